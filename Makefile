@@ -1,0 +1,59 @@
+# cnt-deploy: every entry point an operator or CI needs.
+# `make help` lists them. Each target sets up what it needs (the toolchain in .venv/,
+# the test host images) so it works from a fresh clone.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+# Molecule scenarios, in the order `make test` runs them (cheapest first).
+SCENARIOS ?= docker
+# Test host images the scenarios boot (see tests/images/).
+TEST_IMAGES := debian12 debian13
+
+# The stamp's name carries the hash of the pins, so a changed pin re-runs the install
+# and an unchanged one costs nothing.
+REQ_HASH := $(shell cat requirements.txt requirements.yml | sha256sum | cut -c1-12)
+SETUP_STAMP := $(VENV)/.setup-$(REQ_HASH)
+
+.PHONY: help setup lint unit images molecule test clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup: $(SETUP_STAMP) ## Install the pinned toolchain into .venv/ (PyPI only)
+
+$(SETUP_STAMP): requirements.txt requirements.yml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	rm -f $(VENV)/.setup-*
+	touch $@
+
+lint: setup ## yamllint, ansible-lint (production profile), ruff
+	yamllint --strict .
+	ansible-lint
+	ruff check .
+	ruff format --check .
+
+unit: setup ## Unit tests (pytest): filters, templates, task selection, toolchain pins
+	pytest tests/unit
+
+images: ## Build the systemd test host images (cached; rebuilt when their recipe changes)
+	@for image in $(TEST_IMAGES); do tests/images/build-host-image.sh $$image; done
+
+molecule: setup images ## Every Molecule scenario: converge, idempotence, verify
+	@for scenario in $(SCENARIOS); do \
+	  echo "=== molecule test -s $$scenario"; \
+	  molecule test -s $$scenario || { echo "molecule scenario $$scenario FAILED"; exit 1; }; \
+	done
+
+test: lint unit molecule ## Every check: lint, unit tests, then every Molecule scenario
+
+clean: ## Remove the toolchain and Molecule's leftovers
+	-for scenario in $(SCENARIOS); do molecule destroy -s $$scenario; done
+	rm -rf $(VENV) .pytest_cache .ruff_cache
