@@ -12,7 +12,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 # Molecule scenarios, in the order `make test` runs them (cheapest first).
-SCENARIOS ?= docker
+SCENARIOS ?= config docker
 # Test host images the scenarios boot (see tests/images/).
 TEST_IMAGES := debian12 debian13
 
@@ -57,3 +57,8 @@ test: lint unit molecule ## Every check: lint, unit tests, then every Molecule s
 clean: ## Remove the toolchain and Molecule's leftovers
 	-for scenario in $(SCENARIOS); do molecule destroy -s $$scenario; done
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+.PHONY: validate
+INVENTORY ?= inventories/local
+validate: setup ## Validate an inventory without contacting its hosts: make validate INVENTORY=... [RENDER_DIR=...]
+	ansible-playbook playbooks/validate.yml -i $(INVENTORY) $(if $(RENDER_DIR),-e render_dir=$(abspath $(RENDER_DIR)))

@@ -46,9 +46,7 @@ def plan(tmp_path: Path, ansible_playbook, hosts: list[str], **extra_vars: objec
     out_dir = tmp_path / "plans"
     out_dir.mkdir()
     inventory = tmp_path / "hosts.ini"
-    inventory.write_text(
-        "\n".join(f"{h} ansible_connection=local" for h in hosts) + "\n", encoding="utf-8"
-    )
+    inventory.write_text("\n".join(f"{h} ansible_connection=local" for h in hosts) + "\n", encoding="utf-8")
     variables = {"out_dir": str(out_dir), **extra_vars}
     result = ansible_playbook(
         "-i",

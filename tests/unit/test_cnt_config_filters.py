@@ -1,0 +1,110 @@
+"""The cnt_config filters: .env files and Redis URLs that read back exactly."""
+
+from __future__ import annotations
+
+import importlib.util
+from urllib.parse import unquote
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from conftest import ROOT
+from dotenv import dotenv_values
+from hostile import REFUSED, ROUND_TRIP
+from redis.connection import parse_url
+
+_spec = importlib.util.spec_from_file_location(
+    "cnt_config_filters", ROOT / "roles/cnt_config/filter_plugins/cnt_config.py"
+)
+filters = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(filters)
+
+
+def write_and_read(tmp_path, entries):
+    path = tmp_path / "backend.env"
+    path.write_bytes(filters.cnt_dotenv(entries).encode("utf-8"))
+    return dotenv_values(path)
+
+
+def test_every_hostile_value_reads_back_byte_for_byte(tmp_path):
+    assert write_and_read(tmp_path, ROUND_TRIP) == ROUND_TRIP
+
+
+@pytest.mark.parametrize("key", sorted(ROUND_TRIP))
+def test_each_hostile_value_reads_back_alone(tmp_path, key):
+    # Alone too: a value must not depend on its neighbours to parse right.
+    assert write_and_read(tmp_path, {key: ROUND_TRIP[key]}) == {key: ROUND_TRIP[key]}
+
+
+def test_numbers_are_written_as_their_text(tmp_path):
+    assert write_and_read(tmp_path, {"PORT": 8000, "RATIO": 0.5}) == {
+        "PORT": "8000",
+        "RATIO": "0.5",
+    }
+
+
+@pytest.mark.parametrize("key", sorted(REFUSED))
+def test_a_value_that_cannot_round_trip_is_refused_naming_its_key(key):
+    value, reason = REFUSED[key]
+    with pytest.raises(AnsibleFilterError) as error:
+        filters.cnt_dotenv({"FINE": "ok", key: value})
+    assert key in str(error.value)
+    assert reason in str(error.value)
+    assert "FINE" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("entries", "reason"),
+    [
+        ({"1BAD": "x"}, "'1BAD' is not a valid environment variable name"),
+        ({"HAS-DASH": "x"}, "'HAS-DASH' is not a valid environment variable name"),
+        ({"FLAG": True}, "FLAG: the value must be a string or a number, not bool"),
+        ({"NOTHING": None}, "NOTHING: the value must be a string or a number, not NoneType"),
+        ({"LIST": ["a"]}, "LIST: the value must be a string or a number, not list"),
+    ],
+)
+def test_bad_names_and_types_are_refused(entries, reason):
+    problems = filters.cnt_dotenv_problems(entries)
+    assert len(problems) == 1
+    assert problems[0].startswith(reason)
+
+
+def test_a_value_is_never_printed_in_a_refusal():
+    secret = "${TOP_SECRET_VALUE}"
+    problems = filters.cnt_dotenv_problems({"TOKEN": secret})
+    assert problems and all(secret not in p for p in problems)
+
+
+def test_not_a_mapping_is_refused():
+    assert filters.cnt_dotenv_problems(["A=1"]) == ["expected a mapping of environment entries, got list"]
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("", "plain-token-0123456789"),
+        ("", "!&#$^<>-all-elasticache-specials"),
+        ("app-user", "p@ss/w:rd?#%[] with space"),
+        ("user@corp", "unicode-é-🎉"),
+    ],
+)
+def test_redis_url_carries_credentials_exactly(username, password):
+    url = filters.cnt_redis_url("primary.abc.euw2.cache.amazonaws.com", 6380, 3, True, username, password)
+    assert url.startswith("rediss://")
+    parsed = parse_url(url)
+    assert parsed["host"] == "primary.abc.euw2.cache.amazonaws.com"
+    assert parsed["port"] == 6380
+    assert parsed["db"] == 3
+    assert parsed["password"] == password
+    assert parsed.get("username") == (username or None)
+    assert parsed["connection_class"].__name__ == "SSLConnection"
+
+
+def test_redis_url_without_auth_or_tls():
+    url = filters.cnt_redis_url("redis.internal", 6379, 0, False)
+    assert url == "redis://redis.internal:6379/0"
+    assert "password" not in parse_url(url)
+
+
+def test_redis_url_percent_encoding_is_undone_by_unquote():
+    url = filters.cnt_redis_url("h", 6379, 0, True, "", "a/b@c")
+    assert unquote(url.split("@")[0].split(":")[-1]) == "a/b@c"
