@@ -1,0 +1,130 @@
+"""The production inventory validates and renders, end to end, against an AWS emulator.
+
+Real parts: the amazon.aws aws_ec2 inventory plugin finds the Auto Scaling group's
+instances, the ssm_parameter lookup reads SecureStrings, ansible-vault decrypts
+vault.yml. AWS itself is moto in server mode on loopback (AWS_ENDPOINT_URL); instance
+metadata is switched off, so nothing leaves this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from conftest import ROOT
+from dotenv import dotenv_values
+
+REGION = "eu-west-2"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory):
+    """moto_server on loopback, with the production ASG's instances and SSM parameters."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+        url = env["AWS_ENDPOINT_URL"]
+        ec2 = session.client("ec2", endpoint_url=url)
+        image_id = ec2.describe_images()["Images"][0]["ImageId"]
+        session.client("autoscaling", endpoint_url=url).create_launch_configuration(
+            LaunchConfigurationName="cnt-app", ImageId=image_id, InstanceType="t3.small"
+        )
+        session.client("autoscaling", endpoint_url=url).create_auto_scaling_group(
+            AutoScalingGroupName="cnt-production-app",
+            LaunchConfigurationName="cnt-app",
+            MinSize=2,
+            MaxSize=4,
+            DesiredCapacity=2,
+            AvailabilityZones=[f"{REGION}a"],
+        )
+        # An instance outside the group must not be picked up.
+        ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t3.small")
+        ssm = session.client("ssm", endpoint_url=url)
+        ssm.put_parameter(
+            Name="/cnt/production/redis_auth_token",
+            Value="Prod-Auth-Token!&#$^<>-0123456789",
+            Type="SecureString",
+        )
+        ssm.put_parameter(
+            Name="/cnt/production/livekit_api_secret",
+            Value="livekit-secret-from-ssm-0123456789abcdef",
+            Type="SecureString",
+        )
+        asg_instances = {
+            i["InstanceId"]
+            for r in ec2.describe_instances(
+                Filters=[{"Name": "tag:aws:autoscaling:groupName", "Values": ["cnt-production-app"]}]
+            )["Reservations"]
+            for i in r["Instances"]
+        }
+        yield env, asg_instances
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_production_inventory_validates_and_renders_from_aws_and_vault(aws, tmp_path, ansible_playbook):
+    env, asg_instances = aws
+    assert len(asg_instances) == 2
+    render_dir = tmp_path / "rendered"
+    result = ansible_playbook(
+        "-i",
+        "inventories/production",
+        "--vault-password-file",
+        "inventories/production/vault-password.example",
+        "-e",
+        json.dumps({"render_dir": str(render_dir)}),
+        "playbooks/validate.yml",
+        env={**os.environ, **env},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {p.name for p in render_dir.iterdir()} == asg_instances
+
+    for host in asg_instances:
+        backend = dotenv_values(render_dir / host / "backend.env")
+        assert backend["REDIS_URL"] == (
+            "rediss://:Prod-Auth-Token%21%26%23%24%5E%3C%3E-0123456789"
+            "@cnt-production.abc123.ng.0001.euw2.cache.amazonaws.com:6379/0"
+        )
+        assert backend["LIVEKIT_API_SECRET"] == "livekit-secret-from-ssm-0123456789abcdef"
+        assert backend["SECRET_KEY"] == "example-secret-key-replace-me"
+        livekit = yaml.safe_load((render_dir / host / "livekit.yaml").read_text(encoding="utf-8"))
+        assert livekit["redis"]["password"] == "Prod-Auth-Token!&#$^<>-0123456789"
+        assert livekit["redis"]["tls"] == {"enabled": True}
+        # The node IP comes from the instance's addresses (aws_ec2 compose).
+        assert livekit["rtc"]["node_ip"]
+    assert "Prod-Auth-Token" not in result.stdout
+    assert ROOT.joinpath("inventories/production/group_vars/all/vault.yml").read_text().startswith("$ANSIBLE_VAULT;")
