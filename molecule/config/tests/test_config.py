@@ -7,7 +7,7 @@ import yaml
 from dotenv import dotenv_values
 from redis.connection import parse_url
 
-VARS = yaml.safe_load((Path(__file__).parents[1] / "vars.yml").read_text(encoding="utf-8"))
+VARS = yaml.safe_load((Path(__file__).parents[1] / "vars" / "contract.yml").read_text(encoding="utf-8"))
 
 
 def read_env(host, path):
