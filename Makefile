@@ -18,7 +18,8 @@ TEST_IMAGES := debian12 debian13
 
 # The stamp's name carries the hash of the pins, so a changed pin re-runs the install
 # and an unchanged one costs nothing.
-REQ_HASH := $(shell cat requirements.txt requirements.yml | sha256sum | cut -c1-12)
+REQ_FILES := requirements.txt requirements.yml examples/backend/requirements.txt
+REQ_HASH := $(shell cat $(REQ_FILES) | sha256sum | cut -c1-12)
 SETUP_STAMP := $(VENV)/.setup-$(REQ_HASH)
 
 .PHONY: help setup lint unit images molecule test clean
@@ -28,7 +29,7 @@ help: ## List the targets
 
 setup: $(SETUP_STAMP) ## Install the pinned toolchain into .venv/ (PyPI only)
 
-$(SETUP_STAMP): requirements.txt requirements.yml
+$(SETUP_STAMP): $(REQ_FILES)
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	rm -f $(VENV)/.setup-*
@@ -40,8 +41,8 @@ lint: setup ## yamllint, ansible-lint (production profile), ruff
 	ruff check .
 	ruff format --check .
 
-unit: setup ## Unit tests (pytest): filters, templates, task selection, toolchain pins
-	pytest tests/unit
+unit: setup ## Unit and integration tests (pytest): filters, validate.yml, the reference app on a TLS Redis
+	pytest tests/unit tests/integration
 
 images: ## Build the systemd test host images (cached; rebuilt when their recipe changes)
 	@for image in $(TEST_IMAGES); do tests/images/build-host-image.sh $$image; done

@@ -1,0 +1,1 @@
+"""CNT reference backend."""
