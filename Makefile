@@ -12,9 +12,9 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 # Molecule scenarios, in the order `make test` runs them (cheapest first).
-SCENARIOS ?= config docker
+SCENARIOS ?= config docker stack
 # Test host images the scenarios boot (see tests/images/).
-TEST_IMAGES := debian12 debian13
+TEST_IMAGES := debian12 debian13 app-base
 
 # The stamp's name carries the hash of the pins, so a changed pin re-runs the install
 # and an unchanged one costs nothing.
@@ -22,7 +22,7 @@ REQ_FILES := requirements.txt requirements.yml examples/backend/requirements.txt
 REQ_HASH := $(shell cat $(REQ_FILES) | sha256sum | cut -c1-12)
 SETUP_STAMP := $(VENV)/.setup-$(REQ_HASH)
 
-.PHONY: help setup lint unit images molecule test clean
+.PHONY: help setup lint unit images wheels molecule test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -44,10 +44,25 @@ lint: setup ## yamllint, ansible-lint (production profile), ruff
 unit: setup ## Unit and integration tests (pytest): filters, validate.yml, the reference app on a TLS Redis
 	pytest tests/unit tests/integration
 
-images: ## Build the systemd test host images (cached; rebuilt when their recipe changes)
+images: ## Build the test host and app base images (cached; rebuilt when their recipe changes)
 	@for image in $(TEST_IMAGES); do tests/images/build-host-image.sh $$image; done
 
-molecule: setup images ## Every Molecule scenario: converge, idempotence, verify
+# Offline image builds install the applications' pinned wheels from here, for the
+# app base image's Python (Debian 12's 3.11.2: the patch level decides some markers).
+WHEEL_DIRS := examples/backend examples/voice_agent
+WHEEL_PYTHON := 3.11.2
+wheels: setup ## Download the applications' wheels for offline image builds
+	@for app in $(WHEEL_DIRS); do \
+	  stamp=$$app/wheels/.stamp-$$( (cat $$app/requirements.txt; echo $(WHEEL_PYTHON)) | sha256sum | cut -c1-12); \
+	  [ -f $$stamp ] && continue; \
+	  rm -f $$app/wheels/*.whl $$app/wheels/.stamp-*; \
+	  pip download --quiet --disable-pip-version-check --only-binary=:all: \
+	    --python-version $(WHEEL_PYTHON) --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
+	    -d $$app/wheels -r $$app/requirements.txt; \
+	  touch $$stamp; \
+	done
+
+molecule: setup images wheels ## Every Molecule scenario: converge, idempotence, verify
 	@for scenario in $(SCENARIOS); do \
 	  echo "=== molecule test -s $$scenario"; \
 	  molecule test -s $$scenario || { echo "molecule scenario $$scenario FAILED"; exit 1; }; \

@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# Build a systemd test host image (Debian with python3, systemd and sudo) with no
-# container registry: debootstrap a root file system and `docker import` it.
+# Build the images tests and the demo need, with no container registry: debootstrap a
+# root file system and `docker import` it.
 #
-# Usage: build-host-image.sh debian12|debian13
+# Usage: build-host-image.sh debian12|debian13|app-base
+#   debian12, debian13  systemd test hosts (python3, systemd, sudo): cnt-test-host:<name>
+#   app-base            the base the application images build FROM when no registry is
+#                       reachable (python3 + venv, no systemd): cnt-app-base:bookworm
 #
-# The image is cached: it is tagged cnt-test-host:<name> and labelled with the hash
-# of this recipe, so it is rebuilt only when this file (or the suite) changes.
+# Each image is cached: labelled with the hash of this recipe, it is rebuilt only when
+# this file (or the suite) changes.
 set -euo pipefail
 
-name=${1:?usage: $0 debian12|debian13}
+name=${1:?usage: $0 debian12|debian13|app-base}
+host_packages=python3,systemd,systemd-sysv,sudo,ca-certificates,iproute2,procps
 case "$name" in
-  debian12) suite=bookworm ;;
-  debian13) suite=trixie ;;
-  *) echo "unknown test host image: $name" >&2; exit 2 ;;
+  debian12) suite=bookworm image=cnt-test-host:debian12 packages=$host_packages ;;
+  debian13) suite=trixie image=cnt-test-host:debian13 packages=$host_packages ;;
+  app-base) suite=bookworm image=cnt-app-base:bookworm packages=python3,python3-venv,ca-certificates,passwd ;;
+  *) echo "unknown image: $name" >&2; exit 2 ;;
 esac
-
-image="cnt-test-host:${name}"
 recipe_hash=$( (cat "$0"; echo "$suite") | sha256sum | cut -c1-16)
 
 current=$(docker image inspect --format '{{ index .Config.Labels "cnt.recipe" }}' "$image" 2>/dev/null || true)
@@ -35,23 +38,25 @@ workdir=$(mktemp -d)
 trap 'rm -rf "$workdir"' EXIT
 
 echo "building $image from $suite ($mirror); this takes about 90 s"
-debootstrap --variant=minbase \
-  --include=python3,systemd,systemd-sysv,sudo,ca-certificates,iproute2,procps \
+debootstrap --variant=minbase --include="$packages" \
   "$suite" "$workdir/rootfs" "$mirror" >"$workdir/debootstrap.log" 2>&1 \
   || { tail -n 30 "$workdir/debootstrap.log" >&2; exit 1; }
 
 # Units that cannot work inside a container only slow the boot down.
-for unit in systemd-modules-load.service getty.target console-getty.service \
-            systemd-remount-fs.service sys-kernel-config.mount sys-kernel-debug.mount; do
-  ln -sf /dev/null "$workdir/rootfs/etc/systemd/system/$unit"
-done
+if [ -d "$workdir/rootfs/etc/systemd/system" ]; then
+  for unit in systemd-modules-load.service getty.target console-getty.service \
+              systemd-remount-fs.service sys-kernel-config.mount sys-kernel-debug.mount; do
+    ln -sf /dev/null "$workdir/rootfs/etc/systemd/system/$unit"
+  done
+fi
 # apt's lists are fetched on first use; do not ship them.
 rm -rf "$workdir/rootfs/var/lib/apt/lists/"* "$workdir/rootfs/var/cache/apt/"*.bin
 : >"$workdir/rootfs/etc/machine-id"
 
+if [ "$name" = app-base ]; then cmd='CMD ["python3"]'; else cmd='CMD ["/lib/systemd/systemd"]'; fi
 tar -C "$workdir/rootfs" -c . | docker import \
-  --change 'CMD ["/lib/systemd/systemd"]' \
+  --change "$cmd" \
   --change "LABEL cnt.recipe=$recipe_hash" \
-  --change 'LABEL cnt.purpose=test-host' \
+  --change "LABEL cnt.image=$name" \
   - "$image" >/dev/null
 echo "built $image (recipe $recipe_hash)"
