@@ -133,3 +133,12 @@ def test_nothing_changed_after_the_failed_preflight(host):
     assert inspect(host, "cnt-backend")["Config"]["Labels"]["cnt.version"] == "v1"
     env = dotenv_values(stream=io.StringIO(host.file("/etc/cnt/backend.env").content_string))
     assert "Molecule-Auth-Token" in env["REDIS_URL"]
+
+
+def test_a_livekit_config_change_recreates_livekit_only(host):
+    ids = json.loads(host.file("/var/tmp/restart-only-changed.json").content_string)
+    before, after = ids["cnt-livekit-server"]
+    assert before != after
+    for name in ("cnt-backend", "cnt-voice-agent"):
+        before, after = ids[name]
+        assert before == after, f"{name} was recreated by a LiveKit-only change"
