@@ -1,0 +1,95 @@
+"""The deploy lock (roles/cnt_rollout) in a real TLS + AUTH Redis: one run holds it, a
+second run is refused naming the holder, the holder renews and releases it, a break takes
+it over. The lock's key and value are read back with redis-py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+from conftest import REDIS_TOKEN, ROOT
+
+KEY = "cnt:deploy-lock:test"
+
+
+@pytest.fixture
+def lock(redis_tls):
+    client = redis.Redis(
+        host="localhost", port=redis_tls.port, password=REDIS_TOKEN, ssl=True, ssl_ca_certs=str(redis_tls.tls.ca)
+    )
+    client.delete(KEY)
+    connection = {
+        "host": "localhost",
+        "port": redis_tls.port,
+        "db": 0,
+        "tls": True,
+        "username": "",
+        "password": REDIS_TOKEN,
+        "ca_cert": "",
+    }
+
+    def run(entry: str, run_id: str, *extra: str) -> subprocess.CompletedProcess:
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", USER="operator-a")
+        return subprocess.run(
+            [
+                str(Path(sys.executable).parent / "ansible-playbook"),
+                "-i",
+                "localhost,",
+                "-c",
+                "local",
+                "-e",
+                f"ansible_python_interpreter={sys.executable}",
+                str(ROOT / "tests" / "integration" / "lock.yml"),
+                "-e",
+                f"entry={entry} run={run_id} ca={redis_tls.tls.ca}",
+                "-e",
+                json.dumps({"redis": json.dumps(connection)}),
+                *extra,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    yield run, client
+    client.delete(KEY)
+
+
+def test_one_run_holds_the_lock_and_a_second_is_refused_naming_it(lock):
+    run, client = lock
+    first = run("lock", "run-a")
+    assert first.returncode == 0, first.stdout
+    value = client.get(KEY).decode()
+    assert value.startswith("run-a actor=operator-a version=v9 ")
+    assert 0 < client.ttl(KEY) <= 1800
+
+    second = run("lock", "run-b")
+    assert second.returncode != 0
+    assert "Another deploy of test holds the lock" in second.stdout and "run-a actor=operator-a" in second.stdout
+    assert REDIS_TOKEN not in second.stdout
+    assert client.get(KEY).decode() == value
+
+    # The holder renews it (each batch) without changing who holds it, then releases it.
+    client.expire(KEY, 100)
+    assert run("lock", "run-a").returncode == 0
+    assert client.get(KEY).decode() == value and client.ttl(KEY) > 100
+    assert run("unlock", "run-b").returncode == 0
+    assert client.get(KEY) is not None, "another run must not release the lock"
+    assert run("unlock", "run-a").returncode == 0
+    assert client.get(KEY) is None
+
+
+def test_a_break_takes_over_a_dead_runs_lock(lock):
+    run, client = lock
+    client.set(KEY, "run-dead actor=someone version=v1", ex=1800)
+    taken = run("lock", "run-c", "-e", "cnt_rollout_lock_break=true")
+    assert taken.returncode == 0, taken.stdout
+    assert client.get(KEY).decode().startswith("run-c ")
