@@ -1,0 +1,180 @@
+"""The fleet after `deploy.yml` (converge, then idempotence), then deploy.yml run again
+as an operator runs it: a preflight failure on one host, and a rolling redeploy of a new
+version under load through HAProxy. Tests run in file order: each builds on the last."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import requests
+import socketio
+import testinfra
+
+EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+INVENTORY = EPHEMERAL / "inventory"
+REPORT = EPHEMERAL / "verify.json"
+APPS = ["fleet-app-1", "fleet-app-2"]
+LB = "http://172.30.58.20:8000"
+SERVICES = ["cnt-backend", "cnt-livekit-server", "cnt-voice-agent"]
+
+
+def app(name: str):
+    return testinfra.get_host(f"docker://{name}")
+
+
+def deploy(*args: str, extra_inventory: Path | None = None) -> subprocess.CompletedProcess:
+    """playbooks/deploy.yml against this scenario's fleet, as an operator runs it."""
+    inventories = ["-i", str(INVENTORY)] + (["-i", str(extra_inventory)] if extra_inventory else [])
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    env["CNT_DEMO_STATE_DIR"] = str(EPHEMERAL / "demo")
+    return subprocess.run(
+        ["ansible-playbook", *inventories, str(PROJECT / "playbooks" / "deploy.yml"), *args],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+
+
+def labels(name: str) -> dict[str, dict[str, str]]:
+    """Each service container's labels on the host (cnt.version, cnt.config-sha256...)."""
+    script = "; ".join(f"docker inspect --format '{{{{json .Config.Labels}}}}' {s}" for s in SERVICES)
+    lines = app(name).check_output(script).splitlines()
+    return dict(zip(SERVICES, (json.loads(line) for line in lines), strict=True))
+
+
+def test_converge_reported_every_host_healthy_and_events_across_instances():
+    report = json.loads(REPORT.read_text())
+    assert report["hosts"] == {h: {"backend": "healthy", "livekit": "healthy", "voice_agent": "healthy"} for h in APPS}
+    assert report["socketio"] == {"expected": 2, "delivered": 2}
+    # The LiveKit test double runs here: the multi-node check says so instead of passing.
+    assert report["livekit_nodes"]["registered"] is None
+    assert report["livekit_nodes"]["checked"] is False
+
+
+def test_every_host_runs_the_first_version_and_audited_both_runs():
+    for name in APPS:
+        assert {service: label["cnt.version"] for service, label in labels(name).items()} == {
+            "cnt-backend": "demo-1",
+            "cnt-livekit-server": "stand-in",
+            "cnt-voice-agent": "demo-1",
+        }
+        audit = app(name).file("/var/log/cnt-deploy.log").content_string.splitlines()
+        # converge, then idempotence: deployed once, then nothing to change.
+        assert [line.split("result=")[1] for line in audit] == ["deployed", "unchanged"]
+        assert all("version=demo-1" in line and "environment=local" in line for line in audit)
+
+
+def test_haproxy_sends_requests_to_both_hosts():
+    seen = Counter(requests.get(f"{LB}/version", timeout=5).json()["instance"] for _ in range(20))
+    assert set(seen) == set(APPS)
+
+
+def test_a_host_failing_preflight_stops_the_rollout_before_any_host_changes(tmp_path):
+    before = {n: (labels(n), app(n).file("/etc/cnt/backend.env").sha256sum) for n in APPS}
+    # fleet-app-2's disk is "too small": its preflight fails; fleet-app-1's passes.
+    extra = tmp_path / "full-disk.yml"
+    extra.write_text("all:\n  hosts:\n    fleet-app-2:\n      cnt_preflight_min_free_gib: 100000\n")
+    run = deploy("-e", "cnt_app_version=demo-2", extra_inventory=extra)
+    assert run.returncode != 0
+    assert "Preflight:" in run.stdout and "fleet-app-2" in run.stdout
+    assert "Roll the stack out" not in run.stdout
+    after = {n: (labels(n), app(n).file("/etc/cnt/backend.env").sha256sum) for n in APPS}
+    assert after == before
+    # No run left the deploy lock behind: the next deploy (below) takes it.
+
+
+class Load:
+    """HTTP requests through HAProxy and Socket.IO clients held through it, in the
+    background, counting every failure."""
+
+    def __init__(self, clients: int = 6) -> None:
+        self.stop = threading.Event()
+        self.requests = 0
+        self.failures: list[str] = []
+        self.versions: list[str] = []
+        self.connects: Counter[int] = Counter()
+        self.connected: dict[int, bool] = {}
+        self.clients = clients
+        self.threads = [threading.Thread(target=self._http, daemon=True) for _ in range(2)]
+        self.threads.append(threading.Thread(target=lambda: asyncio.run(self._socketio()), daemon=True))
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def _http(self) -> None:
+        session = requests.Session()
+        while not self.stop.is_set():
+            try:
+                answer = session.get(f"{LB}/version", timeout=5)
+                answer.raise_for_status()
+                self.versions.append(answer.json()["version"])
+            except Exception as error:
+                self.failures.append(f"{type(error).__name__}: {error}")
+            self.requests += 1
+            time.sleep(0.02)
+
+    async def _socketio(self) -> None:
+        async def hold(index: int) -> None:
+            client = socketio.AsyncClient(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=2)
+
+            @client.event
+            async def connect() -> None:
+                self.connects[index] += 1
+                self.connected[index] = True
+
+            @client.event
+            async def disconnect(*_args) -> None:
+                self.connected[index] = False
+
+            await client.connect(LB, transports=["websocket"], wait_timeout=10)
+            while not self.stop.is_set():
+                await asyncio.sleep(0.2)
+            await client.disconnect()
+
+        await asyncio.gather(*(hold(i) for i in range(self.clients)))
+
+
+def test_rolling_redeploy_under_load_drops_no_request_and_every_client_reconnects():
+    with Load() as load:
+        time.sleep(3)
+        assert all(load.connected.get(i) for i in range(load.clients)), "clients did not connect"
+        run = deploy("-e", "cnt_app_version=demo-2")
+        time.sleep(5)
+        connected_at_end = dict(load.connected)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert load.failures == []
+    assert load.requests >= 200
+    # Served throughout, first the old version, then the new one.
+    assert load.versions[0] == "demo-1" and load.versions[-1] == "demo-2"
+    # Both backends restarted, so every client lost its connection once and came back.
+    assert all(load.connects[i] >= 2 for i in range(load.clients)), load.connects
+    assert all(connected_at_end.values()) and len(connected_at_end) == load.clients
+
+
+def test_after_the_rollout_every_host_runs_the_new_version_and_verify_passed():
+    for name in APPS:
+        assert labels(name)["cnt-backend"]["cnt.version"] == "demo-2"
+        assert labels(name)["cnt-voice-agent"]["cnt.version"] == "demo-2"
+        last = app(name).file("/var/log/cnt-deploy.log").content_string.splitlines()[-1]
+        assert "version=demo-2" in last and last.endswith("result=deployed")
+    report = json.loads(REPORT.read_text())
+    assert report["socketio"] == {"expected": 2, "delivered": 2}
+    healthy = {"backend": "healthy", "livekit": "healthy", "voice_agent": "healthy"}
+    assert all(services == healthy for services in report["hosts"].values())
