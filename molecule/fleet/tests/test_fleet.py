@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import subprocess
 import threading
 import time
@@ -24,6 +25,23 @@ REPORT = EPHEMERAL / "verify.json"
 APPS = ["fleet-app-1", "fleet-app-2"]
 LB = "http://172.30.58.20:8000"
 SERVICES = ["cnt-backend", "cnt-livekit-server", "cnt-voice-agent"]
+# HAProxy's own counters for the backend servers, read through its admin socket: `wretr`
+# (requests retried because a server refused them), `econ` (connection errors), `eresp`,
+# `hrsp_5xx`. A drained host is never sent a request while it restarts, so none of them
+# moves; without the drain, HAProxy's retries hide the refusals from the client (checked:
+# 0 failed requests either way, wretr +4/+6), so the client-side count alone proves nothing.
+HAPROXY_STATS = """
+import csv, socket
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/haproxy/admin.sock")
+s.sendall(b"show stat\\n")
+data = b""
+while chunk := s.recv(65536):
+    data += chunk
+for row in csv.DictReader(data.decode().lstrip("# ").splitlines()):
+    if row["pxname"] == "cnt_backend" and row["svname"] != "BACKEND":
+        print(row["svname"], row["wretr"], row["econ"], row["eresp"], row["hrsp_5xx"])
+"""
 
 
 def app(name: str):
@@ -50,6 +68,12 @@ def labels(name: str) -> dict[str, dict[str, str]]:
     script = "; ".join(f"docker inspect --format '{{{{json .Config.Labels}}}}' {s}" for s in SERVICES)
     lines = app(name).check_output(script).splitlines()
     return dict(zip(SERVICES, (json.loads(line) for line in lines), strict=True))
+
+
+def haproxy_errors() -> dict[str, tuple[int, ...]]:
+    """Per backend server: (retries, connection errors, response errors, 5xx)."""
+    out = testinfra.get_host("docker://fleet-lb").check_output("python3 -c " + shlex.quote(HAPROXY_STATS))
+    return {name: tuple(int(v or 0) for v in values) for name, *values in (line.split() for line in out.splitlines())}
 
 
 def test_converge_reported_every_host_healthy_and_events_across_instances():
@@ -152,6 +176,7 @@ class Load:
 
 
 def test_rolling_redeploy_under_load_drops_no_request_and_every_client_reconnects():
+    errors_before = haproxy_errors()
     with Load() as load:
         time.sleep(3)
         assert all(load.connected.get(i) for i in range(load.clients)), "clients did not connect"
@@ -160,6 +185,8 @@ def test_rolling_redeploy_under_load_drops_no_request_and_every_client_reconnect
         connected_at_end = dict(load.connected)
     assert run.returncode == 0, run.stdout[-3000:]
     assert load.failures == []
+    # HAProxy never sent a request to a host while it restarted (see HAPROXY_STATS).
+    assert haproxy_errors() == errors_before
     assert load.requests >= 200
     # Served throughout, first the old version, then the new one.
     assert load.versions[0] == "demo-1" and load.versions[-1] == "demo-2"
