@@ -4,38 +4,20 @@ registers it again and waits until it is healthy. No traffic leaves this machine
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 import boto3
 import pytest
 import yaml
+from moto_helper import moto_server
 
 REGION = "eu-west-2"
 
 
 @pytest.fixture(scope="module")
 def elb(tmp_path_factory):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("moto") / "moto.log"
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with moto_server(log) as url:
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
         ec2 = session.client("ec2", endpoint_url=url)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -50,9 +32,6 @@ def elb(tmp_path_factory):
         arn = group["TargetGroups"][0]["TargetGroupArn"]
         elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": 8000} for i in instances])
         yield url, elbv2, arn, instances
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def registered(elbv2, arn) -> dict[str, str]:

@@ -10,53 +10,30 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import boto3
 import pytest
 import yaml
 from conftest import ROOT
 from dotenv import dotenv_values
+from moto_helper import moto_server
 
 REGION = "eu-west-2"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory):
     """moto_server on loopback, with the production ASG's instances and SSM parameters."""
-    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    env = {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with moto_server(log) as url:
+        env = {
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-        url = env["AWS_ENDPOINT_URL"]
         ec2 = session.client("ec2", endpoint_url=url)
         image_id = ec2.describe_images()["Images"][0]["ImageId"]
         session.client("autoscaling", endpoint_url=url).create_launch_configuration(
@@ -91,9 +68,6 @@ def aws(tmp_path_factory):
             for i in r["Instances"]
         }
         yield env, asg_instances
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_production_inventory_validates_and_renders_from_aws_and_vault(aws, tmp_path, ansible_playbook):
