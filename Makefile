@@ -11,8 +11,12 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-# Molecule scenarios, in the order `make test` runs them (cheapest first).
-SCENARIOS ?= config docker stack fleet
+# Molecule scenarios, in two lanes that run side by side (lanes separated by `|`, each
+# lane in order). Most of a scenario's time is spent waiting (boots, apt, health gates,
+# rolling drains), so two lanes keep CI within its budget on two cores. One lane:
+#   make molecule LANES="config docker stack fleet"
+LANES ?= stack | config docker fleet
+SCENARIOS := $(subst |,,$(LANES))
 # Test host images the scenarios boot (see tests/images/).
 TEST_IMAGES := debian12 debian13 app-base
 
@@ -62,11 +66,24 @@ wheels: setup ## Download the applications' wheels for offline image builds
 	  touch $$stamp; \
 	done
 
-molecule: setup images wheels ## Every Molecule scenario: converge, idempotence, verify
-	@for scenario in $(SCENARIOS); do \
-	  echo "=== molecule test -s $$scenario"; \
-	  molecule test -s $$scenario || { echo "molecule scenario $$scenario FAILED"; exit 1; }; \
-	done
+molecule: setup images wheels ## Every Molecule scenario (two lanes side by side; logs in reports/molecule/)
+	@mkdir -p reports/molecule; pids=(); names=(); \
+	IFS='|' read -ra lanes <<< "$(LANES)"; \
+	for lane in "$${lanes[@]}"; do \
+	  name=$$(echo $$lane | tr ' ' '-'); \
+	  echo "=== lane $$name: molecule test -s $$(echo $$lane | sed 's/ / then /g') (log: reports/molecule/$$name.log)"; \
+	  ( for scenario in $$lane; do \
+	      echo "=== molecule test -s $$scenario"; \
+	      molecule test -s $$scenario || { echo "molecule scenario $$scenario FAILED"; exit 1; }; \
+	    done ) > reports/molecule/$$name.log 2>&1 & \
+	  pids+=($$!); names+=($$name); \
+	done; \
+	failed=0; \
+	for i in "$${!pids[@]}"; do \
+	  if wait $${pids[$$i]}; then status=passed; else status=FAILED; failed=1; fi; \
+	  echo "=== lane $${names[$$i]} $$status; its log:"; cat reports/molecule/$${names[$$i]}.log; \
+	done; \
+	exit $$failed
 
 test: lint unit molecule ## Every check: lint, unit tests, then every Molecule scenario
 
