@@ -1,0 +1,88 @@
+#!/bin/bash
+# cnt-deploy: EC2 launch template user data for the application Auto Scaling group.
+# A new instance installs git and the pinned toolchain, then configures itself with
+# ansible-pull (local.yml) on the version the last deploy.yml recorded, completes the
+# launch lifecycle action (CONTINUE once healthy, ABANDON if not) and installs a timer
+# that re-runs ansible-pull when the repository moves. README: "Auto Scaling bootstrap".
+#
+# Debian 12/13 AMIs. Runs as root (cloud-init runs user data as root). Its log:
+# /var/log/cnt-bootstrap.log (and cloud-init's /var/log/cloud-init-output.log).
+set -euo pipefail
+
+# ---- Settings: edit here in the launch template (each can also come from the environment).
+# The repository and the ref instances pull.
+CNT_REPO_URL=${CNT_REPO_URL:-https://git.example.org/cnt/cnt-deploy.git}
+CNT_REPO_REF=${CNT_REPO_REF:-main}
+# The environment: "" = the instance's cnt:environment tag.
+CNT_ENVIRONMENT=${CNT_ENVIRONMENT:-}
+# The inventory in the repository; %s stands for the environment.
+CNT_PULL_INVENTORY=${CNT_PULL_INVENTORY:-inventories/pull/%s/hosts.yml}
+# Secrets Manager secret holding the inventory's ansible-vault password; %s stands for
+# the environment ("" = the inventory has no vault).
+CNT_VAULT_SECRET=${CNT_VAULT_SECRET:-}
+# The group's launch lifecycle hook ("" = the group has none).
+CNT_LIFECYCLE_HOOK=${CNT_LIFECYCLE_HOOK:-cnt-launch}
+# Extra pip options, e.g. "--index-url https://pypi.internal/simple" (tests: offline wheels).
+CNT_PIP_OPTIONS=${CNT_PIP_OPTIONS:-}
+# Instance metadata (tests point it at their own endpoint; boto3 follows it too).
+CNT_IMDS_URL=${CNT_IMDS_URL:-http://169.254.169.254}
+CNT_PULL_HOME=${CNT_PULL_HOME:-/opt/cnt-deploy}
+# ---- End of settings.
+
+exec > >(tee -a /var/log/cnt-bootstrap.log) 2>&1
+echo "cnt-bootstrap: start $(date -u +%FT%TZ)"
+
+# AWS SDK settings to keep for later runs: endpoints (tests: the emulator) and IMDS.
+export AWS_EC2_METADATA_SERVICE_ENDPOINT=${AWS_EC2_METADATA_SERVICE_ENDPOINT:-$CNT_IMDS_URL}
+aws_settings=$(env | grep -E '^AWS_(ENDPOINT_URL[A-Z_]*|EC2_METADATA_SERVICE_ENDPOINT|DEFAULT_REGION)=' || true)
+
+echo "cnt-bootstrap: installing git and Python's venv"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -q -y --no-install-recommends git python3-venv ca-certificates util-linux
+
+echo "cnt-bootstrap: cloning $CNT_REPO_URL at $CNT_REPO_REF"
+mkdir -p "$CNT_PULL_HOME"
+if [ ! -d "$CNT_PULL_HOME/repo/.git" ]; then
+  git clone --quiet --branch "$CNT_REPO_REF" "$CNT_REPO_URL" "$CNT_PULL_HOME/repo"
+fi
+
+echo "cnt-bootstrap: installing the pinned toolchain (bootstrap/requirements.txt)"
+python3 -m venv "$CNT_PULL_HOME/venv"
+# shellcheck disable=SC2086  # CNT_PIP_OPTIONS is a list of options
+"$CNT_PULL_HOME/venv/bin/pip" install --quiet --disable-pip-version-check $CNT_PIP_OPTIONS \
+  -r "$CNT_PULL_HOME/repo/bootstrap/requirements.txt"
+
+if [ -z "$CNT_ENVIRONMENT" ]; then
+  echo "cnt-bootstrap: reading the environment from the instance's cnt:environment tag"
+  CNT_ENVIRONMENT=$("$CNT_PULL_HOME/venv/bin/python" "$CNT_PULL_HOME/repo/bootstrap/instance.py" tag cnt:environment)
+fi
+# shellcheck disable=SC2059  # the settings are formats with one %s
+CNT_PULL_INVENTORY=$(printf "$CNT_PULL_INVENTORY" "$CNT_ENVIRONMENT")
+# shellcheck disable=SC2059
+CNT_VAULT_SECRET=$(printf "$CNT_VAULT_SECRET" "$CNT_ENVIRONMENT")
+if [ ! -f "$CNT_PULL_HOME/repo/$CNT_PULL_INVENTORY" ]; then
+  echo "cnt-bootstrap: no inventory $CNT_PULL_INVENTORY in the repository (environment '$CNT_ENVIRONMENT')" >&2
+  exit 1
+fi
+
+echo "cnt-bootstrap: environment $CNT_ENVIRONMENT, inventory $CNT_PULL_INVENTORY"
+install -d -m 0755 /etc/cnt-deploy
+umask 077
+cat > /etc/cnt-deploy/pull.env <<SETTINGS
+# Written by the user data (bootstrap/user-data.sh); read by cnt-pull.
+CNT_REPO_URL=$CNT_REPO_URL
+CNT_REPO_REF=$CNT_REPO_REF
+CNT_ENVIRONMENT=$CNT_ENVIRONMENT
+CNT_PULL_INVENTORY=$CNT_PULL_INVENTORY
+CNT_LIFECYCLE_HOOK=$CNT_LIFECYCLE_HOOK
+CNT_VAULT_SECRET=$CNT_VAULT_SECRET
+CNT_IMDS_URL=$CNT_IMDS_URL
+CNT_PULL_HOME=$CNT_PULL_HOME
+$aws_settings
+SETTINGS
+umask 022
+
+echo "cnt-bootstrap: first ansible-pull run"
+"$CNT_PULL_HOME/repo/roles/cnt_pull/files/cnt-pull" --first-boot
+echo "cnt-bootstrap: done $(date -u +%FT%TZ)"

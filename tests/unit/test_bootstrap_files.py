@@ -1,0 +1,64 @@
+"""The Auto Scaling bootstrap's files agree with each other: the two user-data variants
+take the same settings, and the instances install the toolchain CI tested. (The Molecule
+`bootstrap` scenario runs user-data.sh on bare hosts; cloud-init itself cannot run here.)"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+USER_DATA = ROOT / "bootstrap" / "user-data.sh"
+
+
+def pins(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\[\]-]+)==(\S+)", line.strip())
+        if match:
+            found[match.group(1).lower()] = match.group(2)
+    return found
+
+
+def user_data_settings() -> dict[str, str]:
+    block = USER_DATA.read_text().split("# ---- Settings")[1].split("# ---- End of settings")[0]
+    return dict(re.findall(r"^(CNT_[A-Z_]+)=\$\{\1:-(.*)\}$", block, re.MULTILINE))
+
+
+def test_instances_install_the_pins_ci_tested() -> None:
+    controller = pins(ROOT / "requirements.txt")
+    instance = pins(ROOT / "bootstrap" / "requirements.txt")
+    assert {"ansible", "ansible-core", "boto3"} <= instance.keys()
+    for name, version in instance.items():
+        assert controller.get(name) == version, f"{name}: instance {version}, controller {controller.get(name)}"
+
+
+def test_cloud_init_variant_carries_every_user_data_setting_with_its_default() -> None:
+    text = (ROOT / "bootstrap" / "cloud-init.yml").read_text()
+    assert text.startswith("#cloud-config\n")
+    config = yaml.safe_load(text)
+    (settings_file,) = [f for f in config["write_files"] if f["path"] == "/etc/cnt-deploy/bootstrap.env"]
+    assert settings_file["permissions"] == "0600"
+    written = dict(line.split("=", 1) for line in settings_file["content"].splitlines())
+    assert written == user_data_settings()
+    command = " ".join(config["runcmd"][0])
+    assert "/etc/cnt-deploy/bootstrap.env" in command
+    assert command.rstrip().endswith('exec bash "$CNT_PULL_HOME/repo/bootstrap/user-data.sh"')
+    assert set(config["packages"]) >= {"git", "python3-venv"}
+
+
+def test_user_data_settings_are_documented_defaults() -> None:
+    settings = user_data_settings()
+    assert settings["CNT_PULL_INVENTORY"] == "inventories/pull/%s/hosts.yml"
+    assert settings["CNT_IMDS_URL"] == "http://169.254.169.254"
+    # Every Auto Scaling environment has the pull inventory the default expects, sharing
+    # the push inventory's group_vars; no push inventory holds a pull inventory (its
+    # "localhost" would join app_servers on a push).
+    for inventory in (ROOT / "inventories").iterdir():
+        if (inventory / "aws_ec2.yml").exists():
+            pull = ROOT / "inventories" / "pull" / inventory.name
+            assert (pull / "hosts.yml").exists(), f"{inventory.name}: an Auto Scaling environment without a pull inventory"
+            assert (pull / "group_vars").resolve() == (inventory / "group_vars").resolve()
+        assert not list(inventory.rglob("pull.yml"))
