@@ -14,8 +14,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Molecule scenarios, in two lanes that run side by side (lanes separated by `|`, each
 # lane in order). Most of a scenario's time is spent waiting (boots, apt, health gates,
 # rolling drains), so two lanes keep CI within its budget on two cores. One lane:
-#   make molecule LANES="config docker stack fleet"
-LANES ?= stack | config docker fleet
+#   make molecule LANES="config docker stack bootstrap fleet"
+LANES ?= stack bootstrap | config docker fleet
 SCENARIOS := $(subst |,,$(LANES))
 # Test host images the scenarios boot (see tests/images/).
 TEST_IMAGES := debian12 debian13 app-base
@@ -52,8 +52,9 @@ images: ## Build the test host and app base images (cached; rebuilt when their r
 	@for image in $(TEST_IMAGES); do tests/images/build-host-image.sh $$image; done
 
 # Offline image builds install the applications' pinned wheels from here, for the
-# app base image's Python (Debian 12's 3.11.2: the patch level decides some markers).
-WHEEL_DIRS := examples/backend examples/voice_agent
+# app base image's Python (Debian 12's 3.11.2: the patch level decides some markers);
+# the Molecule bootstrap scenario's instances install the toolchain from bootstrap/wheels.
+WHEEL_DIRS := examples/backend examples/voice_agent bootstrap
 WHEEL_PYTHON := 3.11.2
 wheels: setup ## Download the applications' wheels for offline image builds
 	@for app in $(WHEEL_DIRS); do \

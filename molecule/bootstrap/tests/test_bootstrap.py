@@ -1,0 +1,198 @@
+"""Auto Scaling bootstrap: bare hosts ran the launch template's user data (converge).
+What an operator would check on a new instance, and what Auto Scaling was told.
+Tests run in file order; the last ones re-run ansible-pull on the healthy instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import requests
+import testinfra
+
+EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+DOUBLES = "http://172.30.59.1:5301"
+SERVICES = ["cnt-backend", "cnt-livekit-server", "cnt-voice-agent"]
+# What prepare stored in the emulated SSM / Secrets Manager (molecule/bootstrap/vars/bootstrap.yml,
+# the demo vault) and the vault of the pulled inventory.
+SECRETS = [
+    "demo-redis-auth-token-0123456789",
+    "ci-livekit-secret-from-ssm-0123456789abcdef",
+    "ci-backend-secret-key-from-vault",
+    "ci-bootstrap-vault-password",
+]
+
+app = testinfra.get_host("docker://bootstrap-app")
+broken = testinfra.get_host("docker://bootstrap-broken")
+
+
+def outcome(host: str) -> dict:
+    return json.loads((EPHEMERAL / f"bootstrap-{host}.json").read_text())
+
+
+def instance_id(address: str) -> str:
+    return json.loads((EPHEMERAL / "aws-instances.json").read_text())[address]["instance-id"]
+
+
+def container(host, name: str) -> dict:
+    return json.loads(host.check_output(f"docker inspect {name}"))[0]
+
+
+def lifecycle() -> list[dict]:
+    return requests.get(f"{DOUBLES}/_doubles/lifecycle", timeout=5).json()
+
+
+def test_bare_host_to_healthy_time_is_reported() -> None:
+    result = outcome("bootstrap-app")
+    assert result["rc"] == 0, "\n".join(result["output"])
+    report = {"bootstrap_s": result["seconds"], "host": "bootstrap-app", "what": "bare host to healthy (user data)"}
+    (PROJECT / "reports").mkdir(exist_ok=True)
+    (PROJECT / "reports" / "bootstrap.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nbare host to healthy through the user data and ansible-pull: {result['seconds']} s")
+
+
+def test_instance_runs_the_version_the_last_deploy_recorded() -> None:
+    # The pulled inventory says cnt_app_version: not-the-recorded-version; SSM says demo-1.
+    for name in SERVICES:
+        info = container(app, name)
+        assert info["State"]["Running"], name
+    for name in ["cnt-backend", "cnt-voice-agent"]:
+        labels = container(app, name)["Config"]["Labels"]
+        assert labels["cnt.version"] == "demo-1", (name, labels)
+        assert container(app, name)["Config"]["Image"] == f"{name}:demo-1"
+
+
+def test_backend_is_healthy_on_redis_with_tls_and_auth() -> None:
+    body = app.check_output(
+        "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/health').read().decode())\""
+    )
+    health = json.loads(body)
+    assert health["redis"] == "ok", health
+
+
+def test_instance_knows_itself_from_instance_metadata() -> None:
+    env = dict(item.split("=", 1) for item in container(app, "cnt-backend")["Config"]["Env"])
+    # Not "localhost" (its name in the pull inventory): the instance ID, as pushes name it.
+    assert env["INSTANCE_NAME"] == instance_id("172.30.59.11")
+    livekit = app.file("/etc/cnt/livekit.yaml").content_string
+    assert 'node_ip: "172.30.59.11"' in livekit
+    asked = requests.get(f"{DOUBLES}/_doubles/imds", timeout=5).json()["172.30.59.11"]
+    for path in ["/latest/meta-data/instance-id", "/latest/meta-data/local-ipv4"]:
+        assert path in asked, asked
+    # boto3 took the instance role's credentials from the (test) metadata endpoint.
+    assert any(p.startswith("/latest/meta-data/iam/security-credentials/") for p in asked), asked
+
+
+def test_secrets_come_from_ssm_and_the_vault_and_are_not_printed() -> None:
+    env_file = app.file("/etc/cnt/backend.env")
+    assert env_file.mode == 0o600
+    content = env_file.content_string
+    assert "demo-redis-auth-token-0123456789" in content  # SSM SecureString
+    assert "ci-backend-secret-key-from-vault" in content  # vault, password from Secrets Manager
+    assert app.file("/etc/cnt-deploy/pull.env").mode == 0o600
+    log = app.file("/var/log/cnt-bootstrap.log").content_string
+    assert "PLAY RECAP" in log
+    for secret in SECRETS:
+        assert secret not in log, "a secret reached the bootstrap log"
+
+
+def test_auto_scaling_was_told_continue_for_the_healthy_instance_and_abandon_for_the_broken() -> None:
+    records = lifecycle()
+    assert [r for r in records if not r["accepted"]] == [], records
+    by_instance = {r["instance"]: r for r in records}
+    assert len(by_instance) == len(records) == 2, records
+    healthy = by_instance[instance_id("172.30.59.11")]
+    assert (healthy["group"], healthy["hook"], healthy["result"], healthy["caller"]) == (
+        "cnt-ci-bootstrap-app",
+        "cnt-launch",
+        "CONTINUE",
+        "172.30.59.11",
+    )
+    failed = by_instance[instance_id("172.30.59.12")]
+    assert (failed["group"], failed["hook"], failed["result"], failed["caller"]) == (
+        "cnt-ci-broken-app",
+        "cnt-launch",
+        "ABANDON",
+        "172.30.59.12",
+    )
+
+
+def test_broken_instance_failed_on_its_health_gate_and_stays_out() -> None:
+    result = outcome("bootstrap-broken")
+    assert result["rc"] != 0
+    output = "\n".join(result["output"])
+    assert "lifecycle action ABANDON" in output
+    assert "health" in output.lower()
+    assert not broken.file("/etc/systemd/system/cnt-pull.timer").exists
+
+
+def test_timer_is_installed_and_runs() -> None:
+    timer = app.service("cnt-pull.timer")
+    assert timer.is_enabled
+    assert timer.is_running
+    env = app.file("/etc/cnt-deploy/pull.env").content_string
+    assert "CNT_ENVIRONMENT=ci-bootstrap" in env
+
+
+def test_a_run_while_another_holds_the_lock_does_nothing() -> None:
+    out = app.run(
+        "flock /run/lock/cnt-pull.lock sh -c "
+        "'systemctl start cnt-pull.service; journalctl -u cnt-pull.service --no-pager -n 20 -o cat'"
+    )
+    assert out.rc == 0, out.stderr
+    assert "another run holds /run/lock/cnt-pull.lock" in out.stdout
+    assert "ansible-pull of" not in out.stdout.split("another run holds")[-1]
+
+
+def test_timer_run_stops_when_the_repository_did_not_move() -> None:
+    app.run("journalctl --rotate; journalctl --vacuum-time=1s")
+    before = container(app, "cnt-backend")["Id"]
+    out = app.run("systemctl start cnt-pull.service && journalctl -u cnt-pull.service --no-pager -n 40 -o cat")
+    assert out.rc == 0, out.stderr
+    assert "Repository has not changed, quitting" in out.stdout
+    assert container(app, "cnt-backend")["Id"] == before
+
+
+def test_full_rerun_of_ansible_pull_changes_nothing() -> None:
+    before = {name: container(app, name)["Id"] for name in SERVICES}
+    count = len(lifecycle())
+    out = app.run("/usr/local/sbin/cnt-pull")
+    assert out.rc == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    recap = out.stdout.split("PLAY RECAP")[-1]
+    assert "changed=0" in recap and "failed=0" in recap, recap
+    assert {name: container(app, name)["Id"] for name in SERVICES} == before
+    # Only the first boot completes the lifecycle action.
+    assert len(lifecycle()) == count
+
+
+def test_a_repository_change_reaches_the_instance_through_the_timer() -> None:
+    """An operator changes the deployment's configuration in git: the next timer run
+    applies it (and restarts only what it concerns), without a push."""
+    before = container(app, "cnt-backend")["Id"]
+    agent = container(app, "cnt-voice-agent")["Id"]
+    count = len(lifecycle())
+    with tempfile.TemporaryDirectory() as work:
+        git = ["git", "-C", work, "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+        subprocess.run(["git", "clone", "-q", str(EPHEMERAL / "static" / "cnt-deploy.git"), work], check=True)
+        group_vars = Path(work) / "molecule/bootstrap/pull/ci-bootstrap/group_vars/all/cnt.yml"
+        text = group_vars.read_text()
+        assert "  APP_ENV: ci\n" in text
+        group_vars.write_text(text.replace("  APP_ENV: ci\n", "  APP_ENV: ci\n  FEATURE_GREETING: hello-from-git\n"))
+        subprocess.run([*git, "commit", "-q", "-am", "turn a feature on"], check=True)
+        subprocess.run([*git, "push", "-q", "origin", "main"], check=True)
+    subprocess.run(["git", "-C", str(EPHEMERAL / "static" / "cnt-deploy.git"), "update-server-info"], check=True)
+
+    out = app.run("systemctl start cnt-pull.service && journalctl -u cnt-pull.service --no-pager -n 400 -o cat")
+    assert out.rc == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "PLAY RECAP" in out.stdout, out.stdout[-3000:]
+    recap = out.stdout.split("PLAY RECAP")[-1]
+    assert "failed=0" in recap, recap
+    env = dict(item.split("=", 1) for item in container(app, "cnt-backend")["Config"]["Env"])
+    assert env["FEATURE_GREETING"] == "hello-from-git"
+    assert container(app, "cnt-backend")["Id"] != before
+    assert container(app, "cnt-voice-agent")["Id"] == agent
+    assert len(lifecycle()) == count

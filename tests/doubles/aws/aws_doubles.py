@@ -1,0 +1,247 @@
+"""TEST DOUBLES for what an Auto Scaling instance talks to in AWS, for the Molecule
+`bootstrap` scenario. Tests and nothing else use it; no traffic goes to AWS or to the
+real instance-metadata address.
+
+One process, two ports on the address given (the scenario network's gateway):
+  --moto-port  moto in server mode: EC2 (tags, Auto Scaling groups), SSM Parameter Store,
+               Secrets Manager. The instances' AWS_ENDPOINT_URL.
+  --port       this module's own HTTP server:
+     /latest/...           instance metadata, IMDSv2 (a PUT for a token, then GETs with
+                           it), answered per caller: the instance whose address is the
+                           caller's in --instances (a JSON file, read on each request:
+                           {"172.30.59.11": {"instance-id": ..., "local-ipv4": ...}}).
+                           It also serves instance-role credentials, as IMDS does.
+     POST /                Auto Scaling's CompleteLifecycleAction (moto 5.2.5 does not
+                           implement it): checked against moto (the group exists, the
+                           instance is in it, the hook is its launch hook) and recorded;
+                           a second completion for one instance is refused, as AWS does.
+                           The instances' AWS_ENDPOINT_URL_AUTO_SCALING.
+     /_doubles/lifecycle   the recorded completions (JSON), for the tests.
+     /_doubles/imds        the metadata paths each caller asked for (JSON).
+     /static/...           files under --static (the git repository, wheels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import secrets
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+XMLNS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
+
+
+class Doubles:
+    def __init__(self, moto_url: str, instances: Path) -> None:
+        self.moto_url = moto_url
+        self.instances = instances
+        self.tokens: set[str] = set()
+        self.lifecycle: list[dict] = []
+        self.imds_log: dict[str, list[str]] = {}
+        self.lock = threading.Lock()
+
+    def instance(self, address: str) -> dict | None:
+        try:
+            return json.loads(self.instances.read_text()).get(address)
+        except (OSError, ValueError):
+            return None
+
+    def autoscaling(self, region: str):
+        return boto3.client(
+            "autoscaling",
+            endpoint_url=self.moto_url,
+            region_name=region,
+            aws_access_key_id="doubles",
+            aws_secret_access_key="doubles",
+        )
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    doubles: Doubles
+
+    def log_message(self, format: str, *args) -> None:
+        print(f"{self.client_address[0]} {format % args}", flush=True)
+
+    def reply(self, status: int, body: str | bytes, content_type: str = "text/plain") -> None:
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    # --- instance metadata (IMDSv2)
+    def do_PUT(self) -> None:
+        if self.path != "/latest/api/token" or "X-aws-ec2-metadata-token-ttl-seconds" not in self.headers:
+            self.reply(400, "bad token request")
+            return
+        token = secrets.token_urlsafe(24)
+        with self.doubles.lock:
+            self.doubles.tokens.add(token)
+        self.reply(200, token)
+
+    def metadata(self) -> None:
+        address = self.client_address[0]
+        with self.doubles.lock:
+            self.doubles.imds_log.setdefault(address, []).append(self.path)
+            valid = self.headers.get("X-aws-ec2-metadata-token") in self.doubles.tokens
+        if not valid:
+            self.reply(401, "IMDSv2: a session token is required")
+            return
+        instance = self.doubles.instance(address)
+        if instance is None:
+            self.reply(404, f"no instance at {address}")
+            return
+        path = self.path.removeprefix("/latest/meta-data/").rstrip("/")
+        role = instance.get("role", "cnt-app-instance")
+        values = {
+            "instance-id": instance["instance-id"],
+            "local-ipv4": instance["local-ipv4"],
+            "placement/region": instance["region"],
+            "placement/availability-zone": instance["region"] + "a",
+            "iam/security-credentials": role,
+            f"iam/security-credentials/{role}": json.dumps(
+                {
+                    "Code": "Success",
+                    "Type": "AWS-HMAC",
+                    "AccessKeyId": "ASIADOUBLE" + instance["instance-id"][-6:].upper(),
+                    "SecretAccessKey": "test-double-secret",
+                    "Token": "test-double-session-token",
+                    "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600)),
+                    "LastUpdated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            ),
+        }
+        if "public-ipv4" in instance:
+            values["public-ipv4"] = instance["public-ipv4"]
+        if path not in values:
+            self.reply(404, "not found")
+            return
+        self.reply(200, values[path])
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/latest/meta-data"):
+            self.metadata()
+        elif self.path == "/_doubles/lifecycle":
+            with self.doubles.lock:
+                self.reply(200, json.dumps(self.doubles.lifecycle), "application/json")
+        elif self.path == "/_doubles/imds":
+            with self.doubles.lock:
+                self.reply(200, json.dumps(self.doubles.imds_log), "application/json")
+        elif self.path.startswith("/static/"):
+            self.path = self.path.removeprefix("/static")
+            super().do_GET()
+        else:
+            self.reply(404, "not found")
+
+    def do_HEAD(self) -> None:
+        if self.path.startswith("/static/"):
+            self.path = self.path.removeprefix("/static")
+            super().do_HEAD()
+        else:
+            self.reply(404, "")
+
+    # --- Auto Scaling's CompleteLifecycleAction (AWS query protocol)
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(self.rfile.read(length).decode()).items()}
+        if form.get("Action") != "CompleteLifecycleAction":
+            self.error(
+                "InvalidAction", f"this test double only answers CompleteLifecycleAction, not {form.get('Action')}"
+            )
+            return
+        region = self.region()
+        record = {
+            "time": time.time(),
+            "caller": self.client_address[0],
+            "region": region,
+            "group": form.get("AutoScalingGroupName"),
+            "hook": form.get("LifecycleHookName"),
+            "instance": form.get("InstanceId"),
+            "result": form.get("LifecycleActionResult"),
+        }
+        problem = self.check(record, region)
+        record["accepted"] = problem is None
+        record["problem"] = problem
+        with self.doubles.lock:
+            self.doubles.lifecycle.append(record)
+        if problem:
+            self.error("ValidationError", problem)
+            return
+        self.reply(
+            200,
+            f'<CompleteLifecycleActionResponse xmlns="{XMLNS}"><CompleteLifecycleActionResult/>'
+            f"<ResponseMetadata><RequestId>{secrets.token_hex(8)}</RequestId></ResponseMetadata>"
+            "</CompleteLifecycleActionResponse>",
+            "text/xml",
+        )
+
+    def region(self) -> str:
+        # From the request's signature: Credential=KEY/DATE/REGION/autoscaling/aws4_request
+        auth = self.headers.get("Authorization", "")
+        try:
+            return auth.split("Credential=")[1].split("/")[2]
+        except IndexError:
+            return "us-east-1"
+
+    def check(self, record: dict, region: str) -> str | None:
+        if record["result"] not in ("CONTINUE", "ABANDON"):
+            return f"LifecycleActionResult must be CONTINUE or ABANDON, not {record['result']}"
+        client = self.doubles.autoscaling(region)
+        groups = client.describe_auto_scaling_groups(AutoScalingGroupNames=[record["group"] or ""])["AutoScalingGroups"]
+        if not groups:
+            return f"no Auto Scaling group {record['group']}"
+        if record["instance"] not in [i["InstanceId"] for i in groups[0]["Instances"]]:
+            return f"instance {record['instance']} is not in group {record['group']}"
+        hooks = client.describe_lifecycle_hooks(AutoScalingGroupName=record["group"])["LifecycleHooks"]
+        launch_hooks = [
+            h["LifecycleHookName"] for h in hooks if h["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+        ]
+        if record["hook"] not in launch_hooks:
+            return f"no launch lifecycle hook {record['hook']} on group {record['group']}"
+        with self.doubles.lock:
+            done = [r for r in self.doubles.lifecycle if r["instance"] == record["instance"] and r["accepted"]]
+        if done:
+            return f"No active Lifecycle Action found with instance ID {record['instance']}"
+        return None
+
+    def error(self, code: str, message: str) -> None:
+        self.reply(
+            400,
+            f'<ErrorResponse xmlns="{XMLNS}"><Error><Type>Sender</Type><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error><RequestId>{secrets.token_hex(8)}</RequestId></ErrorResponse>",
+            "text/xml",
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bind", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--moto-port", type=int, required=True)
+    parser.add_argument("--instances", type=Path, required=True)
+    parser.add_argument("--static", type=Path, required=True)
+    args = parser.parse_args()
+
+    moto = ThreadedMotoServer(ip_address=args.bind, port=args.moto_port, verbose=False)
+    moto.start()
+    Handler.doubles = Doubles(f"http://{args.bind}:{args.moto_port}", args.instances)
+    handler = functools.partial(Handler, directory=str(args.static))
+    server = http.server.ThreadingHTTPServer((args.bind, args.port), handler)
+    print(
+        f"aws doubles: moto on {args.bind}:{args.moto_port}, metadata/lifecycle/static on {args.bind}:{args.port}",
+        flush=True,
+    )
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
