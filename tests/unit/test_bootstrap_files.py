@@ -59,6 +59,6 @@ def test_user_data_settings_are_documented_defaults() -> None:
     for inventory in (ROOT / "inventories").iterdir():
         if (inventory / "aws_ec2.yml").exists():
             pull = ROOT / "inventories" / "pull" / inventory.name
-            assert (pull / "hosts.yml").exists(), f"{inventory.name}: an Auto Scaling environment without a pull inventory"
+            assert (pull / "hosts.yml").exists(), f"{inventory.name}: Auto Scaling but no pull inventory"
             assert (pull / "group_vars").resolve() == (inventory / "group_vars").resolve()
         assert not list(inventory.rglob("pull.yml"))
