@@ -19,8 +19,15 @@ REGION = "eu-west-2"
 @pytest.fixture(scope="module")
 def ssm(tmp_path_factory):
     with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
-        yield url, boto3.client(
-            "ssm", endpoint_url=url, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+        yield (
+            url,
+            boto3.client(
+                "ssm",
+                endpoint_url=url,
+                region_name=REGION,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            ),
         )
 
 
