@@ -97,7 +97,7 @@ INVENTORY ?= inventories/local
 validate: setup ## Validate an inventory without contacting its hosts: make validate INVENTORY=... [RENDER_DIR=...]
 	ansible-playbook playbooks/validate.yml -i $(INVENTORY) $(if $(RENDER_DIR),-e render_dir=$(abspath $(RENDER_DIR)))
 
-.PHONY: demo demo-down
+.PHONY: demo demo-down bench
 demo: setup images wheels ## Run the stack on a local fleet (2 hosts, Redis TLS+AUTH, HAProxy), deploy, verify
 	@echo "NOTE: the demo runs the LiveKit TEST DOUBLE (no registry serves livekit/livekit-server here):"
 	@echo "      LiveKit's multi-node check is reported as not checked. CNT_REAL_LIVEKIT=1 uses the real image."
@@ -107,3 +107,9 @@ demo: setup images wheels ## Run the stack on a local fleet (2 hosts, Redis TLS+
 
 demo-down: setup ## Remove everything make demo created
 	ansible-playbook -i inventories/local demo/down.yml
+
+bench: setup images wheels ## Measure on the demo fleet: no-op deploy, rolling deploy under load, Socket.IO across instances, bootstrap (reports/bench.json)
+	@echo "NOTE: the demo fleet runs the LiveKit TEST DOUBLE; numbers are for these 2-core machines."
+	CNT_DEMO_VERSIONS=demo-1,demo-2 ansible-playbook -i inventories/local demo/up.yml
+	ansible-playbook -i inventories/local playbooks/deploy.yml -e cnt_app_version=demo-1
+	python bench/bench.py $(BENCH_ARGS)
