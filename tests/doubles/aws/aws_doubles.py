@@ -136,18 +136,19 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         elif self.path == "/_doubles/imds":
             with self.doubles.lock:
                 self.reply(200, json.dumps(self.doubles.imds_log), "application/json")
-        elif self.path.startswith("/static/"):
-            self.path = self.path.removeprefix("/static")
-            super().do_GET()
         else:
-            self.reply(404, "not found")
+            self.static(super().do_GET)
 
     def do_HEAD(self) -> None:
+        self.static(super().do_HEAD)
+
+    def static(self, serve) -> None:
+        """Files under --static, at /static/...; nothing else."""
         if self.path.startswith("/static/"):
             self.path = self.path.removeprefix("/static")
-            super().do_HEAD()
+            serve()
         else:
-            self.reply(404, "")
+            self.reply(404, "not found")
 
     # --- Auto Scaling's CompleteLifecycleAction (AWS query protocol)
     def do_POST(self) -> None:
