@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from urllib.parse import unquote
 
 import pytest
@@ -108,3 +109,74 @@ def test_redis_url_without_auth_or_tls():
 def test_redis_url_percent_encoding_is_undone_by_unquote():
     url = filters.cnt_redis_url("h", 6379, 0, True, "", "a/b@c")
     assert unquote(url.split("@")[0].split(":")[-1]) == "a/b@c"
+
+
+# --- cnt_mask_secrets: what --diff may show of backend.env and livekit.yaml
+PASSWORD = "p@ss/wörd:'x\"y"
+SECRET = "livekit-secret-0123456789"
+
+
+def rendered(password: str = PASSWORD, secret: str = SECRET) -> tuple[str, str]:
+    env = filters.cnt_dotenv(
+        {
+            "REDIS_URL": filters.cnt_redis_url("redis.example", 6379, 0, True, "", password),
+            "LIVEKIT_API_KEY": "APIkey1",
+            "LIVEKIT_API_SECRET": secret,
+            "STRIPE_TOKEN": "tok_live_abcdef",
+            "LOG_LEVEL": "info",
+            "NOTE": f"mentions {secret} inline",
+        }
+    )
+    livekit = (
+        "port: 7880\n"
+        "redis:\n"
+        '  address: "redis.example:6379"\n'
+        f"  password: {json.dumps(password, ensure_ascii=False)}\n"
+        "keys:\n"
+        f'  "APIkey1": {json.dumps(secret)}\n'
+        "logging:\n"
+        '  level: "info"\n'
+    )
+    return env, livekit
+
+
+def test_masking_leaves_no_secret_in_any_form():
+    for text in rendered():
+        masked = filters.cnt_mask_secrets(text, [PASSWORD, SECRET], "run-key")
+        for form in filters._encodings(PASSWORD) | filters._encodings(SECRET) | {"tok_live_abcdef"}:
+            assert form not in masked
+        assert "********(" in masked
+
+
+def test_masking_keeps_what_is_not_secret():
+    env, livekit = rendered()
+    masked_env = filters.cnt_mask_secrets(env, [PASSWORD, SECRET], "k")
+    assert "LOG_LEVEL='info'" in masked_env and "LIVEKIT_API_KEY='APIkey1'" in masked_env
+    assert "@redis.example:6379/0" in masked_env
+    masked_yaml = filters.cnt_mask_secrets(livekit, [PASSWORD, SECRET], "k")
+    assert 'address: "redis.example:6379"' in masked_yaml and 'level: "info"' in masked_yaml
+    assert '"APIkey1": ********(' in masked_yaml and "port: 7880" in masked_yaml
+
+
+def test_an_old_secret_the_inventory_no_longer_knows_is_masked_by_position():
+    """A rotated token: the file on the host still holds the old one."""
+    old_env, old_yaml = rendered(password="old-token-abcdef", secret="old-livekit-secret-xyz")
+    for old in (old_env, old_yaml):
+        masked = filters.cnt_mask_secrets(old, [PASSWORD, SECRET], "k")
+        assert "old-token-abcdef" not in masked and "old-livekit-secret-xyz" not in masked
+
+
+def test_a_changed_secret_masks_differently_an_unchanged_one_the_same():
+    before, _ = rendered(password="old-token-abcdef")
+    after, _ = rendered()
+    b = filters.cnt_mask_secrets(before, [PASSWORD, SECRET], "k").splitlines()
+    a = filters.cnt_mask_secrets(after, [PASSWORD, SECRET], "k").splitlines()
+    changed = [line_b.split("=")[0] for line_b, line_a in zip(b, a, strict=True) if line_b != line_a]
+    assert changed == ["REDIS_URL"]
+    # Another run's key gives other fingerprints: nothing to compare across runs.
+    assert filters.cnt_mask_secrets(after, [], "k") != filters.cnt_mask_secrets(after, [], "other")
+
+
+def test_masking_without_a_key_shows_only_stars():
+    env, _ = rendered()
+    assert "LIVEKIT_API_SECRET=********\n" in filters.cnt_mask_secrets(env, [SECRET])

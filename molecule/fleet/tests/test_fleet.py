@@ -1,10 +1,13 @@
-"""The fleet after `deploy.yml` (converge, then idempotence), then deploy.yml run again
-as an operator runs it: a preflight failure on one host, and a rolling redeploy of a new
-version under load through HAProxy. Tests run in file order: each builds on the last."""
+"""The fleet after `deploy.yml` (converge, then idempotence), then the playbooks run as
+an operator runs them: a dry run (--check --diff) of a new version and configuration, a
+preflight failure on one host, a rolling redeploy of a new version under load through
+HAProxy, and a rollback to the first version under load. Tests run in file order: each
+builds on the last."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import shlex
@@ -14,6 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import boto3
 import requests
 import socketio
 import testinfra
@@ -45,18 +49,24 @@ for row in csv.DictReader(data.decode().lstrip("# ").splitlines()):
         print(row["svname"], row["wretr"], row["econ"], row["hrsp_5xx"])
 """
 
+# Each backend server's state (UP, MAINT...): a drained host shows MAINT.
+HAPROXY_STATUS = HAPROXY_STATS.replace('row["wretr"], row["econ"], row["hrsp_5xx"]', 'row["status"]')
+
 
 def app(name: str):
     return testinfra.get_host(f"docker://{name}")
 
 
-def deploy(*args: str, extra_inventory: Path | None = None) -> subprocess.CompletedProcess:
-    """playbooks/deploy.yml against this scenario's fleet, as an operator runs it."""
+def deploy(
+    *args: str, extra_inventory: Path | None = None, playbook: str = "deploy.yml", env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """playbooks/deploy.yml (or another playbook) against this scenario's fleet, as an
+    operator runs it."""
     inventories = ["-i", str(INVENTORY)] + (["-i", str(extra_inventory)] if extra_inventory else [])
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", **(env or {}))
     env["CNT_DEMO_STATE_DIR"] = str(EPHEMERAL / "demo")
     return subprocess.run(
-        ["ansible-playbook", *inventories, str(PROJECT / "playbooks" / "deploy.yml"), *args],
+        ["ansible-playbook", *inventories, str(PROJECT / "playbooks" / playbook), *args],
         cwd=PROJECT,
         env=env,
         capture_output=True,
@@ -103,6 +113,58 @@ def test_every_host_runs_the_first_version_and_audited_both_runs():
 def test_haproxy_sends_requests_to_both_hosts():
     seen = Counter(requests.get(f"{LB}/version", timeout=5).json()["instance"] for _ in range(20))
     assert set(seen) == set(APPS)
+
+
+def fleet_state() -> dict:
+    """What a run may change: containers (ID, labels), configuration files, audit logs,
+    and whether HAProxy has every host UP."""
+    state = {}
+    for name in APPS:
+        host = app(name)
+        ids = host.check_output("docker ps -q --no-trunc " + " ".join(f"--filter name=^{s}$" for s in SERVICES))
+        state[name] = (
+            sorted(ids.split()),
+            labels(name),
+            host.check_output("sha256sum /etc/cnt/backend.env /etc/cnt/livekit.yaml"),
+            host.file("/var/log/cnt-deploy.log").content_string,
+        )
+    lb = testinfra.get_host("docker://fleet-lb")
+    state["haproxy"] = lb.check_output("python3 -c " + shlex.quote(HAPROXY_STATUS))
+    return state
+
+
+def test_dry_run_shows_masked_config_diffs_and_the_restarts_and_changes_nothing(tmp_path):
+    """deploy.yml --check --diff of a new version with a new setting and a new secret."""
+    before = fleet_state()
+    env_file = app("fleet-app-1").file("/etc/cnt/backend.env").content_string
+    secrets = {"demo-redis-auth-token-0123456789", "demo-livekit-secret-0123456789abcdef0123", "dry-run-token-314159"}
+    assert {"demo-redis-auth-token-0123456789", "demo-livekit-secret-0123456789abcdef0123"} <= {
+        s for s in secrets if s in env_file
+    }, "the fleet's backend.env should hold the secrets this test looks for"
+    extra = tmp_path / "change.yml"
+    # Host variables: an inventory file's group variables lose to the linked group_vars.
+    change = "      cnt_backend_env: {FEATURE_DRY_RUN: 'on', PAYMENTS_TOKEN: dry-run-token-314159}\n"
+    extra.write_text("all:\n  hosts:\n" + "".join(f"    {name}:\n{change}" for name in APPS))
+    run = deploy("--check", "--diff", "-e", "cnt_app_version=demo-2", extra_inventory=extra)
+    assert run.returncode == 0, run.stdout[-3000:]
+    out = run.stdout + run.stderr
+    flat = " ".join(out.split())  # the YAML callback folds long messages
+    # The configuration diff, secrets masked: the new line, the new secret's line masked,
+    # and no secret anywhere (REDIS_URL's password, LiveKit's secret, the new token).
+    assert "+FEATURE_DRY_RUN='on'" in out
+    assert "+PAYMENTS_TOKEN=********(" in out
+    for secret in secrets:
+        assert secret not in out
+    # Which containers would restart, and why; LiveKit's image and files do not change.
+    backend_why = "version demo-1 -> demo-2, its configuration changes (/etc/cnt/backend.env)"
+    assert f"cnt-backend would be recreated: {backend_why}" in flat
+    assert "cnt-voice-agent would be recreated: version demo-1 -> demo-2" in flat
+    assert "cnt-livekit-server would be" not in flat
+    summary = [line for line in out.splitlines() if "would restart cnt-" in line]
+    assert len(summary) == 2 and all("cnt-backend, cnt-voice-agent" in line for line in summary), summary
+    assert "DRY RUN (--check), nothing was changed" in flat
+    # And nothing changed: containers, files, audit logs, HAProxy (no host drained).
+    assert fleet_state() == before
 
 
 def test_a_host_failing_preflight_stops_the_rollout_before_any_host_changes(tmp_path):
@@ -207,3 +269,53 @@ def test_after_the_rollout_every_host_runs_the_new_version_and_verify_passed():
     assert report["socketio"] == {"expected": 2, "delivered": 2}
     healthy = {"backend": "healthy", "livekit": "healthy", "voice_agent": "healthy"}
     assert all(services == healthy for services in report["hosts"].values())
+
+
+def test_rollback_to_a_version_never_deployed_is_refused_before_anything_changes():
+    before = fleet_state()
+    run = deploy("-e", "cnt_app_version=demo-9", playbook="rollback.yml")
+    assert run.returncode != 0
+    flat = " ".join(run.stdout.split())
+    assert "demo-9 was never deployed on these hosts" in flat
+    assert "Versions they deployed: demo-1, demo-2." in flat
+    assert "Roll the stack out" not in run.stdout
+    assert fleet_state() == before
+
+
+def test_rollback_under_load_drains_gates_audits_and_records_the_version(tmp_path):
+    """rollback.yml back to demo-1, through the deploy path, with the version store on
+    (moto's SSM on the controller stands in for Parameter Store)."""
+    spec = importlib.util.spec_from_file_location("moto_helper", PROJECT / "tests/unit/moto_helper.py")
+    moto_helper = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(moto_helper)
+    aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    errors_before = haproxy_errors()
+    with moto_helper.moto_server(tmp_path / "moto.log") as endpoint, Load() as load:
+        time.sleep(3)
+        run = deploy(
+            "-e", "cnt_app_version=demo-1", "-e", "cnt_version_store=ssm", "-e", "cnt_aws_region=us-east-1",
+            playbook="rollback.yml",
+            env={**aws, "AWS_ENDPOINT_URL": endpoint},
+        )  # fmt: skip
+        time.sleep(5)
+        ssm = boto3.client(
+            "ssm",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        recorded = ssm.get_parameter(Name="/cnt/local/app_version")["Parameter"]["Value"]
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "Rolling back to demo-1, deployed here before." in " ".join(run.stdout.split())
+    assert load.failures == [] and load.requests >= 200
+    assert haproxy_errors() == errors_before
+    assert load.versions[0] == "demo-2" and load.versions[-1] == "demo-1"
+    assert recorded == "demo-1"
+    for name in APPS:
+        assert labels(name)["cnt-backend"]["cnt.version"] == "demo-1"
+        assert labels(name)["cnt-voice-agent"]["cnt.version"] == "demo-1"
+        last = app(name).file("/var/log/cnt-deploy.log").content_string.splitlines()[-1]
+        assert "action=rollback version=demo-1 result=deployed" in last
+    report = json.loads(REPORT.read_text())
+    assert report["socketio"] == {"expected": 2, "delivered": 2}

@@ -9,13 +9,23 @@ No builtin does these jobs exactly:
 - `cnt_dotenv_problems` lists those refusals without raising, for validation.
 - `cnt_redis_url` builds `redis://` / `rediss://` URLs with the user name and password
   percent-encoded in full (Jinja's urlencode leaves `/` alone, which breaks the URL).
+- `cnt_mask_secrets` masks the secrets in a rendered file so `--diff` can show it. A
+  diff of a file that holds secrets shows its old content too, which may hold a secret
+  the inventory no longer knows (a rotated token): masking the known values alone would
+  print it. So values are masked by where they stand (secret-named .env keys and YAML
+  keys, LiveKit's `keys:` block, URL passwords) and by what they are (the known secrets,
+  also percent-, JSON- and .env-encoded). A mask carries a keyed fingerprint: the same
+  value masks the same within one run, so a diff still shows that a secret changed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
-from collections.abc import Mapping
-from urllib.parse import quote
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote, quote_plus, unquote
 
 from ansible.errors import AnsibleFilterError
 
@@ -84,6 +94,84 @@ def cnt_redis_url(
     return f"{scheme}://{userinfo}{host}:{int(port)}/{int(db)}"
 
 
+SECRET_NAME = re.compile(r"secret|passw|token|credential|private|auth", re.IGNORECASE)
+DOTENV_LINE = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+YAML_LINE = re.compile(r"^(\s*(?:-\s+)?)([^\s:#][^:#]*?)(\s*:\s+)(\S.*)$")
+YAML_KEYS_BLOCK = re.compile(r"^(\s*)keys\s*:\s*$")
+URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)([^\s@/]+)(@)")
+MASK = "********"
+
+
+def _mask(value: str, key: str) -> str:
+    if not key:
+        return MASK
+    return f"{MASK}({hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:8]})"
+
+
+def _encodings(secret: str) -> set[str]:
+    """The forms a secret takes in the files this role writes."""
+    return {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1],
+        _quote(secret)[1:-1],
+    }
+
+
+def _plain(value: str) -> str:
+    """A value as written in a .env line (single quotes), YAML (JSON string) or a URL,
+    decoded back to the secret itself."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1].replace("\\'", "'").replace("\\\\", "\\")
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        try:
+            return str(json.loads(value))
+        except ValueError:
+            return value[1:-1]
+    return unquote(value)
+
+
+def cnt_mask_secrets(text: object, secrets: Iterable[object] = (), key: str = "") -> str:
+    """`text` with every secret replaced by a mask (see the module's docstring)."""
+    found: list[str] = []
+
+    def mask(value: str) -> str:
+        found.append(_plain(value))
+        return _mask(value, key)
+
+    lines = []
+    keys_indent: int | None = None
+    for line in str(text or "").splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        ending = line[len(body) :]
+        indent = len(body) - len(body.lstrip())
+        if keys_indent is not None and body.strip() and indent <= keys_indent:
+            keys_indent = None
+        if match := YAML_KEYS_BLOCK.match(body):
+            keys_indent = len(match.group(1))
+        elif keys_indent is not None and (match := YAML_LINE.match(body)):
+            # LiveKit's `keys:` maps API keys to their secrets.
+            body = match.group(1) + match.group(2) + match.group(3) + mask(match.group(4))
+        elif (match := DOTENV_LINE.match(body)) and SECRET_NAME.search(match.group(2)):
+            body = match.group(1) + match.group(2) + "=" + mask(match.group(3))
+        elif (match := YAML_LINE.match(body)) and SECRET_NAME.search(match.group(2)):
+            body = match.group(1) + match.group(2) + match.group(3) + mask(match.group(4))
+        body = URL_PASSWORD.sub(lambda m: m.group(1) + mask(m.group(2)) + m.group(3), body)
+        lines.append(body + ending)
+    masked = "".join(lines)
+    # The known secrets, and those found by position above, wherever else they stand.
+    # Shorter values would mask ordinary text (their positions are masked anyway).
+    known = {str(secret) for secret in [*secrets, *found] if secret is not None and len(str(secret)) >= 6}
+    forms = {form: _mask(secret, key) for secret in sorted(known) for form in _encodings(secret)}
+    for form in sorted(forms, key=len, reverse=True):
+        masked = masked.replace(form, forms[form])
+    return masked
+
+
 class FilterModule:
     """Ansible entry point."""
 
@@ -92,4 +180,5 @@ class FilterModule:
             "cnt_dotenv": cnt_dotenv,
             "cnt_dotenv_problems": cnt_dotenv_problems,
             "cnt_redis_url": cnt_redis_url,
+            "cnt_mask_secrets": cnt_mask_secrets,
         }
