@@ -50,6 +50,13 @@ BAD = {
     "tls-as-string": ({"cnt_redis_tls": "yes"}, "cnt_redis_tls", "must be a boolean"),
     "missing-key": ({"cnt_livekit_api_key": ""}, "cnt_livekit_api_key", "is required"),
     "short-secret": ({"cnt_livekit_api_secret": "x" * 31}, "cnt_livekit_api_secret", "32"),
+    "extra-key-short-secret": ({"cnt_livekit_extra_keys": {"APInext": "x" * 31}}, "cnt_livekit_extra_keys", "32"),
+    "extra-key-is-the-signing-key": (
+        {"cnt_livekit_extra_keys": {"APIkey123": "y" * 40}},
+        "cnt_livekit_extra_keys",
+        "the signing key",
+    ),
+    "extra-keys-not-a-mapping": ({"cnt_livekit_extra_keys": ["APInext"]}, "cnt_livekit_extra_keys", "dict"),
     "elasticache-auth-without-tls": ({"cnt_redis_tls": False}, "cnt_redis_tls", "over in-transit"),
     "livekit-url-http": (
         {"cnt_livekit_url": "https://livekit.example.org"},
@@ -273,6 +280,19 @@ def test_good_inventory_renders_every_host_exactly(tmp_path, ansible_playbook):
         "port_range_end": 60000,
         "use_external_ip": True,
     }
+
+
+def test_livekit_accepts_the_extra_keys_of_a_rotation_and_only_the_signing_key_signs(tmp_path, ansible_playbook):
+    extra = {"APInext": "n" * 40, "key: with # specials": "secret 'with' \"quotes\" " + "y" * 30}
+    inventory = make_inventory(tmp_path, GOOD | {"cnt_livekit_extra_keys": extra}, {"h1": {}})
+    render_dir = tmp_path / "rendered"
+    result, _ = run_validate(ansible_playbook, inventory, render_dir)
+    assert result.returncode == 0, result.stdout
+    livekit = yaml.safe_load((render_dir / "h1/livekit.yaml").read_text(encoding="utf-8"))
+    assert livekit["keys"] == {GOOD["cnt_livekit_api_key"]: GOOD["cnt_livekit_api_secret"], **extra}
+    env = dotenv_values(render_dir / "h1/backend.env")
+    assert (env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"]) == ("APIkey123", "s" * 40)
+    assert "n" * 40 not in result.stdout
 
 
 YAML_SPECIALS = ["0o17", "yes", "~", "1e3", "- item", "[x]", "{y: z}", "a: b", "'q'", "日本", "#c"]
