@@ -16,6 +16,9 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # rolling drains), so two lanes keep CI within its budget on two cores. One lane:
 #   make molecule LANES="config docker stack bootstrap fleet"
 LANES ?= stack bootstrap | config docker fleet
+# One platform of a scenario only (the GitHub workflow's Debian 12 / 13 jobs), e.g.
+#   make molecule LANES=docker PLATFORM=docker-debian13
+PLATFORM ?=
 SCENARIOS := $(subst |,,$(LANES))
 # Test host images the scenarios boot (see tests/images/).
 TEST_IMAGES := debian12 debian13 app-base
@@ -26,7 +29,7 @@ REQ_FILES := requirements.txt requirements.yml examples/backend/requirements.txt
 REQ_HASH := $(shell cat $(REQ_FILES) | sha256sum | cut -c1-12)
 SETUP_STAMP := $(VENV)/.setup-$(REQ_HASH)
 
-.PHONY: help setup lint unit images wheels molecule test clean
+.PHONY: help setup lint lint-yaml lint-ansible lint-python lint-ci unit images wheels molecule test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,11 +42,23 @@ $(SETUP_STAMP): $(REQ_FILES)
 	rm -f $(VENV)/.setup-*
 	touch $@
 
-lint: setup ## yamllint, ansible-lint (production profile), ruff
+# Each part of `make lint` is a target of its own: .pre-commit-config.yaml runs these very
+# targets, so a commit is checked as CI checks it.
+lint: lint-yaml lint-ansible lint-python lint-ci ## yamllint, ansible-lint (production profile), ruff, CI files
+
+lint-yaml: setup ## yamllint --strict
 	yamllint --strict .
+
+lint-ansible: setup ## ansible-lint, production profile
 	ansible-lint
+
+lint-python: setup ## ruff check and ruff format --check
 	ruff check .
 	ruff format --check .
+
+lint-ci: setup ## The GitHub workflow against its schema (bundled, offline); the pre-commit configuration
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	pre-commit validate-config .pre-commit-config.yaml
 
 unit: setup ## Unit and integration tests (pytest): filters, validate.yml, the reference app on a TLS Redis
 	pytest tests/unit tests/integration
@@ -75,7 +90,7 @@ molecule: setup images wheels ## Every Molecule scenario (two lanes side by side
 	  echo "=== lane $$name: molecule test -s $$(echo $$lane | sed 's/ / then /g') (log: reports/molecule/$$name.log)"; \
 	  ( for scenario in $$lane; do \
 	      echo "=== molecule test -s $$scenario"; \
-	      molecule test -s $$scenario || { echo "molecule scenario $$scenario FAILED"; exit 1; }; \
+	      molecule test -s $$scenario $(if $(PLATFORM),--platform-name $(PLATFORM)) || { echo "molecule scenario $$scenario FAILED"; exit 1; }; \
 	    done ) > reports/molecule/$$name.log 2>&1 & \
 	  pids+=($$!); names+=($$name); \
 	done; \

@@ -1,0 +1,83 @@
+"""The users' CI (.github/workflows/ci.yml), .ci/run and .pre-commit-config.yaml stay in
+step: the same make targets, every Molecule scenario and platform, every inventory.
+(`make lint` checks the workflow against GitHub's schema; this checks what it runs.)"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from conftest import ROOT
+
+WORKFLOW = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+MAKEFILE = (ROOT / "Makefile").read_text()
+PRE_COMMIT = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+
+
+def make_targets() -> dict[str, list[str]]:
+    """Each Makefile target and its prerequisites."""
+    return {
+        m.group(1): m.group(2).split("##")[0].split()
+        for m in re.finditer(r"^([a-z][a-z-]*):(?!=)(.*)$", MAKEFILE, re.MULTILINE)
+    }
+
+
+def runs(job: str) -> list[str]:
+    return [step["run"] for step in WORKFLOW["jobs"][job]["steps"] if "run" in step]
+
+
+def make_calls(job: str) -> list[str]:
+    return [m.group(1) for run in runs(job) for m in re.finditer(r"\bmake (?:-\S+ )*([a-z][a-z-]*)", run)]
+
+
+def test_every_job_runs_make_targets_that_exist():
+    targets = make_targets()
+    for job in WORKFLOW["jobs"]:
+        calls = make_calls(job)
+        assert calls, f"job {job} runs no make target"
+        assert set(calls) <= set(targets), f"job {job}: {set(calls) - set(targets)} not in the Makefile"
+
+
+def test_the_workflow_runs_what_make_test_runs():
+    """.ci/run runs `make test`; the workflow runs each of its parts."""
+    assert re.search(r"^exec make test$", (ROOT / ".ci/run").read_text(), re.MULTILINE)
+    parts = set(make_targets()["test"])
+    run_by_workflow = {call for job in WORKFLOW["jobs"] for call in make_calls(job)}
+    assert parts == {"lint", "unit", "molecule"}
+    assert parts <= run_by_workflow
+
+
+def test_every_molecule_scenario_and_every_docker_platform_has_a_job():
+    scenarios = {p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml")}
+    matrix = WORKFLOW["jobs"]["molecule"]["strategy"]["matrix"]["include"]
+    assert {entry["scenario"] for entry in matrix} == scenarios
+    # The docker role converges on every platform of .config/molecule/config.yml.
+    shared = yaml.safe_load((ROOT / ".config/molecule/config.yml").read_text())
+    platforms = {p["name"].replace("${MOLECULE_SCENARIO_NAME}", "docker") for p in shared["platforms"]}
+    assert {"docker-debian12", "docker-debian13"} == platforms
+    assert {entry.get("platform") for entry in matrix if entry["scenario"] == "docker"} == platforms
+    assert "--platform-name $(PLATFORM)" in MAKEFILE
+
+
+def test_every_inventory_in_the_repository_is_validated():
+    inventories = {
+        str(p.parent.relative_to(ROOT))
+        for pattern in ("inventories/*/hosts.yml", "inventories/*/aws_ec2.yml")
+        for p in ROOT.glob(pattern)
+    } | {str(p.relative_to(ROOT)) for p in ROOT.glob("inventories/pull/*/hosts.yml")}
+    matrix = WORKFLOW["jobs"]["validate"]["strategy"]["matrix"]["include"]
+    assert {entry["inventory"] for entry in matrix} == inventories
+    assert any("make validate INVENTORY=${{ matrix.inventory }}" in run for run in runs("validate"))
+
+
+def test_pre_commit_runs_exactly_the_parts_of_make_lint():
+    hooks = [hook for repo in PRE_COMMIT["repos"] for hook in repo["hooks"]]
+    assert all(repo["repo"] == "local" for repo in PRE_COMMIT["repos"]), "hooks must not be fetched"
+    entries = [hook["entry"].split()[-1] for hook in hooks]
+    assert all(hook["entry"].startswith("make ") for hook in hooks)
+    assert sorted(entries) == sorted(make_targets()["lint"])
+
+
+def test_make_help_lists_every_target():
+    documented = set(re.findall(r"^([a-z][a-z-]*):.*## ", MAKEFILE, re.MULTILINE))
+    assert documented == set(make_targets())
