@@ -142,3 +142,13 @@ def test_a_livekit_config_change_recreates_livekit_only(host):
     for name in ("cnt-backend", "cnt-voice-agent"):
         before, after = ids[name]
         assert before == after, f"{name} was recreated by a LiveKit-only change"
+
+
+def test_after_an_automatic_rollback_the_next_deploy_plans_and_restarts_nothing(host):
+    """The first round's known defect: the rolled-back container was recreated once by
+    the next deploy of the version it runs (recreated by image ID, then compared by name)."""
+    outcome = json.loads(host.file("/var/tmp/after-rollback.json").content_string)
+    assert outcome["plan"]["services"] == {}
+    assert outcome["plan"]["changes"] is False, outcome["plan"]
+    for name, (before, after) in outcome["ids"].items():
+        assert before == after, f"{name} was recreated by a deploy that changes nothing"
