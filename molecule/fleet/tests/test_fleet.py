@@ -88,16 +88,20 @@ def haproxy_errors() -> dict[str, tuple[int, ...]]:
     return {name: tuple(int(v or 0) for v in values) for name, *values in (line.split() for line in out.splitlines())}
 
 
-def test_converge_reported_every_host_healthy_and_events_across_instances():
+def test_the_no_op_deploy_verified_health_and_load_balancer_and_skipped_the_socketio_probe():
+    """The report of the last run, idempotence: a deploy whose plan changed nothing."""
     report = json.loads(REPORT.read_text())
     assert report["hosts"] == {h: {"backend": "healthy", "livekit": "healthy", "voice_agent": "healthy"} for h in APPS}
-    assert report["socketio"] == {"expected": 2, "delivered": 2}
+    assert report["load_balancer"] == {h: "in service" for h in APPS}
+    # Nothing changed, so what the probe proves did not change: not probed (the rolling
+    # redeploy below proves it).
+    assert report["socketio"]["checked"] is False and report["socketio"]["delivered"] is None
     # The LiveKit test double runs here: the multi-node check says so instead of passing.
     assert report["livekit_nodes"]["registered"] is None
     assert report["livekit_nodes"]["checked"] is False
 
 
-def test_every_host_runs_the_first_version_and_audited_both_runs():
+def test_every_host_runs_the_first_version_and_the_no_op_rolled_nothing():
     for name in APPS:
         assert {service: label["cnt.version"] for service, label in labels(name).items()} == {
             "cnt-backend": "demo-1",
@@ -105,8 +109,9 @@ def test_every_host_runs_the_first_version_and_audited_both_runs():
             "cnt-voice-agent": "demo-1",
         }
         audit = app(name).file("/var/log/cnt-deploy.log").content_string.splitlines()
-        # converge, then idempotence: deployed once, then nothing to change.
-        assert [line.split("result=")[1] for line in audit] == ["deployed", "unchanged"]
+        # converge deployed; idempotence planned nothing for the host, so it never
+        # entered the rolling play (no drain, no audit line).
+        assert [line.split("result=")[1] for line in audit] == ["deployed"]
         assert all("version=demo-1" in line and "environment=local" in line for line in audit)
 
 
@@ -162,7 +167,9 @@ def test_dry_run_shows_masked_config_diffs_and_the_restarts_and_changes_nothing(
     assert "cnt-livekit-server would be" not in flat
     summary = [line for line in out.splitlines() if "would restart cnt-" in line]
     assert len(summary) == 2 and all("cnt-backend, cnt-voice-agent" in line for line in summary), summary
-    assert "DRY RUN (--check), nothing was changed" in flat
+    assert "DRY RUN (--check), nothing was changed: Plan: deploy" in flat
+    assert "of demo-2 to local: 2 of 2 hosts change" in flat
+    assert "Roll the hosts" not in run.stdout
     # And nothing changed: containers, files, audit logs, HAProxy (no host drained).
     assert fleet_state() == before
 
@@ -175,7 +182,7 @@ def test_a_host_failing_preflight_stops_the_rollout_before_any_host_changes(tmp_
     run = deploy("-e", "cnt_app_version=demo-2", extra_inventory=extra)
     assert run.returncode != 0
     assert "Preflight:" in run.stdout and "fleet-app-2" in run.stdout
-    assert "Roll the stack out" not in run.stdout
+    assert "Roll the hosts" not in run.stdout
     after = {n: (labels(n), app(n).file("/etc/cnt/backend.env").sha256sum) for n in APPS}
     assert after == before
     # No run left the deploy lock behind: the next deploy (below) takes it.
@@ -267,6 +274,7 @@ def test_after_the_rollout_every_host_runs_the_new_version_and_verify_passed():
         assert "version=demo-2" in last and last.endswith("result=deployed")
     report = json.loads(REPORT.read_text())
     assert report["socketio"] == {"expected": 2, "delivered": 2}
+    assert report["load_balancer"] == {h: "in service" for h in APPS}
     healthy = {"backend": "healthy", "livekit": "healthy", "voice_agent": "healthy"}
     assert all(services == healthy for services in report["hosts"].values())
 
@@ -278,7 +286,7 @@ def test_rollback_to_a_version_never_deployed_is_refused_before_anything_changes
     flat = " ".join(run.stdout.split())
     assert "demo-9 was never deployed on these hosts" in flat
     assert "Versions they deployed: demo-1, demo-2." in flat
-    assert "Roll the stack out" not in run.stdout
+    assert "Roll the hosts" not in run.stdout
     assert fleet_state() == before
 
 
@@ -319,3 +327,122 @@ def test_rollback_under_load_drains_gates_audits_and_records_the_version(tmp_pat
         assert "action=rollback version=demo-1 result=deployed" in last
     report = json.loads(REPORT.read_text())
     assert report["socketio"] == {"expected": 2, "delivered": 2}
+
+
+# Drift: what a person or a crash changed on the hosts behind the deploy's back. Each
+# drift must show in the plan of a dry run as a change, and a plain deploy.yml must put
+# it back, restarting nothing else.
+HAPROXY_COMMAND = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/haproxy/admin.sock")
+s.sendall(sys.argv[1].encode() + b"\\n")
+print(s.recv(65536).decode())
+"""
+
+
+def haproxy(command: str) -> str:
+    lb = testinfra.get_host("docker://fleet-lb")
+    return lb.check_output("python3 -c " + shlex.quote(HAPROXY_COMMAND) + " " + shlex.quote(command))
+
+
+def containers(name: str) -> dict[str, tuple[str, bool] | None]:
+    """Each service container on the host: (ID, running), or None when there is none."""
+    out = app(name).check_output("docker ps -a --no-trunc --format '{{.Names}} {{.ID}} {{.State}}'")
+    found = {n: (i, state == "running") for n, i, state in (line.split() for line in out.splitlines())}
+    return {s: found.get(s) for s in SERVICES}
+
+
+def last_audit(name: str) -> str:
+    return app(name).file("/var/log/cnt-deploy.log").content_string.splitlines()[-1]
+
+
+def test_drift_maintenance_stopped_container_edited_livekit_yaml_planned_and_repaired():
+    before = {n: containers(n) for n in APPS}
+    livekit_yaml = app("fleet-app-2").file("/etc/cnt/livekit.yaml").sha256sum
+    # fleet-app-1: left in maintenance in HAProxy (an earlier run drained it and died).
+    haproxy("disable server cnt_backend/fleet-app-1")
+    # fleet-app-2: the voice agent stopped by hand; livekit.yaml edited by hand.
+    app("fleet-app-2").check_output("docker stop cnt-voice-agent && echo '# edited by hand' >> /etc/cnt/livekit.yaml")
+
+    dry = deploy("--check")
+    assert dry.returncode == 0, dry.stdout[-3000:]
+    flat = " ".join(dry.stdout.split())
+    assert "of demo-1 to local: 2 of 2 hosts change" in flat
+    assert "fleet-app-1 restarts nothing" in flat
+    assert "load balancer: fleet-lb: cnt_backend/fleet-app-1 is in MAINT (put back in service)" in flat
+    assert "fleet-app-2 would restart cnt-voice-agent, leaves the load balancer first" in flat
+    assert "cnt-voice-agent: it is not running" in flat
+    # LiveKit read the file when it started: the file is put back, LiveKit keeps running.
+    assert "file changes: /etc/cnt/livekit.yaml" in flat
+    assert "cnt-livekit-server:" not in flat
+    assert "MAINT" in haproxy("show stat"), "the dry run must not put the host back"
+
+    run = deploy()
+    assert run.returncode == 0, run.stdout[-3000:]
+    after = {n: containers(n) for n in APPS}
+    # fleet-app-1: back in service, nothing restarted.
+    assert after["fleet-app-1"] == before["fleet-app-1"]
+    assert "MAINT" not in haproxy("show stat")
+    assert last_audit("fleet-app-1").endswith("result=reconciled")
+    # fleet-app-2: the agent started again (the same container), the rendered
+    # livekit.yaml back, LiveKit and the backend untouched.
+    assert after["fleet-app-2"]["cnt-voice-agent"] == (before["fleet-app-2"]["cnt-voice-agent"][0], True)
+    assert after["fleet-app-2"]["cnt-livekit-server"] == before["fleet-app-2"]["cnt-livekit-server"]
+    assert after["fleet-app-2"]["cnt-backend"] == before["fleet-app-2"]["cnt-backend"]
+    assert app("fleet-app-2").file("/etc/cnt/livekit.yaml").sha256sum == livekit_yaml
+    assert last_audit("fleet-app-2").endswith("result=deployed")
+    report = json.loads(REPORT.read_text())
+    assert report["load_balancer"] == {h: "in service" for h in APPS}
+
+
+def test_drift_removed_image_daemon_json_removed_container_changed_backend_value_planned_and_repaired(tmp_path):
+    before = {n: containers(n) for n in APPS}
+    daemon_json = app("fleet-app-1").file("/etc/docker/daemon.json").sha256sum
+    backend_env = app("fleet-app-2").file("/etc/cnt/backend.env").content_string
+    # fleet-app-1: the backend's image tag removed; daemon.json changed by hand.
+    app("fleet-app-1").check_output(
+        "docker rmi -f cnt-backend:demo-1 && sed -i 's/^{/{\"debug\": true,/' /etc/docker/daemon.json"
+    )
+    # fleet-app-2: the voice agent's container removed by hand; one backend value changed
+    # in the inventory (a host variable).
+    app("fleet-app-2").check_output("docker rm -f cnt-voice-agent")
+    changed = tmp_path / "changed.yml"
+    changed.write_text("all:\n  hosts:\n    fleet-app-2:\n      cnt_backend_env: {APP_ENV: local, DRIFT: 'on'}\n")
+
+    dry = deploy("--check", extra_inventory=changed)
+    assert dry.returncode == 0, dry.stdout[-3000:]
+    flat = " ".join(dry.stdout.split())
+    assert "of demo-1 to local: 2 of 2 hosts change" in flat
+    assert "docker engine: /etc/docker/daemon.json changes: the engine restarts" in flat
+    assert "load image archive /srv/cnt-images/images.tar" in flat
+    assert "cnt-voice-agent: created (it does not exist yet)" in flat
+    assert "cnt-backend: its configuration changes (/etc/cnt/backend.env)" in flat
+    assert "file changes: /etc/cnt/backend.env" in flat
+    assert "cnt-livekit-server:" not in flat
+
+    run = deploy(extra_inventory=changed)
+    assert run.returncode == 0, run.stdout[-3000:]
+    after = {n: containers(n) for n in APPS}
+    # fleet-app-1: the image is back, daemon.json as rendered, and no container recreated
+    # (the engine restarted with live-restore on).
+    assert app("fleet-app-1").run("docker image inspect cnt-backend:demo-1").rc == 0
+    assert app("fleet-app-1").file("/etc/docker/daemon.json").sha256sum == daemon_json
+    assert {s: c[0] for s, c in after["fleet-app-1"].items()} == {s: c[0] for s, c in before["fleet-app-1"].items()}
+    assert all(running for _, running in after["fleet-app-1"].values())
+    # fleet-app-2: a new voice agent, the backend recreated with the new value, LiveKit
+    # untouched.
+    assert after["fleet-app-2"]["cnt-voice-agent"][1] is True
+    assert after["fleet-app-2"]["cnt-backend"][0] != before["fleet-app-2"]["cnt-backend"][0]
+    assert after["fleet-app-2"]["cnt-livekit-server"] == before["fleet-app-2"]["cnt-livekit-server"]
+    env = app("fleet-app-2").file("/etc/cnt/backend.env").content_string
+    assert "DRIFT='on'" in env and "DRIFT" not in backend_env
+    assert app("fleet-app-2").check_output("docker exec cnt-backend printenv DRIFT") == "on"
+    report = json.loads(REPORT.read_text())
+    assert report["socketio"] == {"expected": 2, "delivered": 2}
+
+    # Repaired: the next deploy has nothing to do.
+    again = deploy(extra_inventory=changed)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "of demo-1 to local: 0 of 2 hosts change" in " ".join(again.stdout.split())
+    assert {n: containers(n) for n in APPS} == after
