@@ -113,6 +113,8 @@ validate: setup ## Validate an inventory without contacting its hosts: make vali
 	ansible-playbook playbooks/validate.yml -i $(INVENTORY) $(if $(RENDER_DIR),-e render_dir=$(abspath $(RENDER_DIR)))
 
 .PHONY: demo demo-down bench
+# make bench also times the no-op on a fleet of this many application hosts (2 = not).
+BENCH_HOSTS ?= 4
 demo: setup images wheels ## Run the stack on a local fleet (2 hosts, Redis TLS+AUTH, HAProxy), deploy, verify
 	@echo "NOTE: the demo runs the LiveKit TEST DOUBLE (no registry serves livekit/livekit-server here):"
 	@echo "      LiveKit's multi-node check is reported as not checked. CNT_REAL_LIVEKIT=1 uses the real image."
@@ -123,8 +125,8 @@ demo: setup images wheels ## Run the stack on a local fleet (2 hosts, Redis TLS+
 demo-down: setup ## Remove everything make demo created
 	ansible-playbook -i inventories/local demo/down.yml
 
-bench: setup images wheels ## Measure on the demo fleet: no-op deploy, rolling deploy under load, Socket.IO across instances, bootstrap (reports/bench.json)
+bench: setup images wheels ## Measure on the demo fleet: no-op and change deploys, a 4-host no-op, rolling under load, Socket.IO, bootstrap (reports/bench.json)
 	@echo "NOTE: the demo fleet runs the LiveKit TEST DOUBLE; numbers are for these 2-core machines."
 	CNT_DEMO_VERSIONS=demo-1,demo-2 ansible-playbook -i inventories/local demo/up.yml
 	ansible-playbook -i inventories/local playbooks/deploy.yml -e cnt_app_version=demo-1
-	python bench/bench.py $(BENCH_ARGS)
+	python bench/bench.py --hosts $(BENCH_HOSTS) $(BENCH_ARGS)

@@ -2,6 +2,9 @@
 
   noop_deploy_s / floor_s   deploy.yml on the converged fleet, against a playbook doing
                             only what any run must (facts and one stat per host)
+  change_deploy_s           deploy.yml changing one backend value on every host (serial 1)
+  noop_deploy_<N>_s         the same no-op on a fleet of N application hosts (--hosts N,
+  noop_scale                default 4), and its ratio to the two-host no-op
   rolling_*                 HTTP through HAProxy and Socket.IO clients during a rolling
                             redeploy (demo-1 -> demo-2; then back, not measured)
   socketio_*                10,000 events through Redis to clients on both instances:
@@ -38,6 +41,7 @@ INSTANCES = {"cnt-demo-app-1": "http://172.30.57.11:8000", "cnt-demo-app-2": "ht
 EVENTS = 10_000
 GOALS = {
     "noop_ratio": ("<=", 3),
+    "noop_scale": ("<=", 1.25),
     "noop_changed": ("==", 0),
     "rolling_failed": ("==", 0),
     "rolling_requests": (">=", 1000),
@@ -47,10 +51,12 @@ GOALS = {
 }
 
 
-def playbook(*args: str, env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess]:
+def playbook(
+    *args: str, env: dict[str, str] | None = None, inventories: tuple[str, ...] = ("inventories/local",)
+) -> tuple[float, subprocess.CompletedProcess]:
     started = time.monotonic()
     run = subprocess.run(
-        ["ansible-playbook", "-i", "inventories/local", *args],
+        ["ansible-playbook", *(arg for inventory in inventories for arg in ("-i", inventory)), *args],
         cwd=ROOT,
         env={**os.environ, "ANSIBLE_NOCOLOR": "1", **(env or {})},
         capture_output=True,
@@ -82,6 +88,49 @@ def noop() -> dict:
         "floor_s": round(floor_s, 1),
         "noop_ratio": round(noop_s / floor_s, 2),
         "noop_changed": changed(run),
+    }
+
+
+# --- one backend value changed on every host
+def change() -> dict:
+    env = {"APP_ENV": "local", "SECRET_KEY": "{{ vault_cnt_backend_secret_key }}", "BENCH_CHANGE": "1"}
+    changed_vars = json.dumps({"cnt_app_version": "demo-1", "cnt_backend_env": env})
+    change_s, _ = playbook("playbooks/deploy.yml", "-e", changed_vars)
+    playbook("playbooks/deploy.yml", "-e", "cnt_app_version=demo-1")  # back (not measured)
+    return {"change_deploy_s": round(change_s, 1)}
+
+
+# --- the no-op on a larger fleet: its time must not grow with the hosts
+def scale(hosts: int, noop_2_s: float | None) -> dict:
+    """Add application hosts cnt-demo-app-3.. to the demo fleet (an extra inventory beside
+    inventories/local), deploy them, time the no-op and the floor on all of them, then
+    remove the extra hosts again."""
+    extra = [f"cnt-demo-app-{i}" for i in range(3, hosts + 1)]
+    inventory = REPORTS / f"bench-{hosts}-hosts.yml"
+    REPORTS.mkdir(exist_ok=True)
+    inventory.write_text(
+        json.dumps(
+            {"demo_machines": {"children": {"app_servers": {"hosts": {
+                name: {"cnt_demo_ip": f"172.30.57.{10 + i}"} for i, name in enumerate(extra, start=3)
+            }}}}}
+        )
+    )  # fmt: skip
+    both = ("inventories/local", str(inventory))
+    try:
+        playbook("demo/up.yml", inventories=both, env={"CNT_DEMO_VERSIONS": "demo-1,demo-2"})
+        playbook("playbooks/deploy.yml", "-e", "cnt_app_version=demo-1", inventories=both)
+        floors, noops = [], []
+        for _ in range(2):
+            floors.append(playbook("bench/floor.yml", inventories=both)[0])
+            noops.append(playbook("playbooks/deploy.yml", "-e", "cnt_app_version=demo-1", inventories=both)[0])
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", *extra], capture_output=True, check=False)
+        playbook("demo/services.yml", "--limit", "load_balancers:localhost")  # HAProxy: two hosts again
+    noop_s = min(noops)
+    return {
+        f"noop_deploy_{hosts}_s": round(noop_s, 1),
+        f"floor_{hosts}_s": round(min(floors), 1),
+        "noop_scale": round(noop_s / noop_2_s, 2) if noop_2_s else None,
     }
 
 
@@ -277,22 +326,25 @@ def table(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    steps_names = ["noop", "events", "saturation", "rolling", "bootstrap"]
+    steps_names = ["noop", "change", "events", "saturation", "rolling", "bootstrap", "scale"]
     parser.add_argument("--skip", nargs="*", default=[], choices=steps_names)
     # 200/s: what these shared 2-core machines deliver without queueing, with the fleet,
     # Redis and both clients on them (500/s queues: p99 in the hundreds of ms, on the
     # sender's instance as on the other); the saturation run shows it.
     parser.add_argument("--rate", type=int, default=200, help="Socket.IO events per second (default 200)")
     parser.add_argument("--saturation", type=int, default=500, help="a second run at this rate (0 = none)")
+    parser.add_argument("--hosts", type=int, default=4, help="fleet size of the scale no-op (default 4; 2 = none)")
     args = parser.parse_args()
     results: dict = {"_when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "_cpus": os.cpu_count()}
     # Events on the converged fleet, before the rolling deploy restarts everything.
-    steps = {"noop": noop, "events": lambda: events(args.rate)}
+    steps = {"noop": noop, "change": change, "events": lambda: events(args.rate)}
     if args.saturation:
         steps["saturation"] = lambda: {
             f"saturation_{k.removeprefix('socketio_')}": v for k, v in events(args.saturation).items()
         }
     steps |= {"rolling": rolling, "bootstrap": bootstrap}
+    if args.hosts > 2:
+        steps["scale"] = lambda: scale(args.hosts, results.get("noop_deploy_s"))
     for name, step in steps.items():
         if name in args.skip:
             continue

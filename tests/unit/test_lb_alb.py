@@ -1,9 +1,12 @@
 """cnt_lb's ALB path (cnt_lb_type: alb) against an emulated ELBv2 API (moto in server mode
-on loopback): drain deregisters the instance from its target group and waits, enable
-registers it again and waits until it is healthy. No traffic leaves this machine."""
+on loopback): drain deregisters the instance from its target group and waits, status then
+says it is out (the plan and verify read it), enable registers it again and waits until it
+is healthy, and status says it is in service. No traffic leaves this machine."""
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 
 import boto3
@@ -74,6 +77,22 @@ def test_drain_deregisters_the_instance_and_enable_brings_it_back_healthy(elb, t
     # Only this host leaves: the other instance keeps serving.
     assert registered(elbv2, arn)[other] == "healthy"
 
+    assert status(ansible_playbook, tmp_path, url, instance, group) == {
+        "in_service": False,
+        "out": [f"{group}: the instance is not registered"],
+    }
+
     enabled = run(ansible_playbook, tmp_path, url, instance, group, "enable")
     assert enabled.returncode == 0, enabled.stdout + enabled.stderr
     assert registered(elbv2, arn) == {instance: "healthy", other: "healthy"}
+    assert status(ansible_playbook, tmp_path, url, instance, group) == {"in_service": True, "out": []}
+
+
+def status(ansible_playbook, tmp_path, url, instance, group) -> dict:
+    """cnt_lb's status entry point for the instance, as the plan and verify.yml read it."""
+    read = run(ansible_playbook, tmp_path, url, instance, group, "status")
+    assert read.returncode == 0, read.stdout + read.stderr
+    # The YAML callback quotes and folds the message: join its lines first.
+    found = re.search(r"CNT_LB_STATUS=(\{.*?\})'", " ".join(read.stdout.split()))
+    assert found, read.stdout
+    return json.loads(found.group(1))
