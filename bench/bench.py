@@ -111,7 +111,10 @@ def scale(hosts: int, noop_2_s: float | None) -> dict:
     inventory.write_text(
         json.dumps(
             {"demo_machines": {"children": {"app_servers": {"hosts": {
-                name: {"cnt_demo_ip": f"172.30.57.{10 + i}"} for i, name in enumerate(extra, start=3)
+                # The demo's state directory (images handed over): inventories/local
+                # derives it from the inventory's directory, which is reports/ here.
+                name: {"cnt_demo_ip": f"172.30.57.{10 + i}", "cnt_demo_state_dir": str(ROOT / ".demo")}
+                for i, name in enumerate(extra, start=3)
             }}}}}
         )
     )  # fmt: skip
@@ -351,9 +354,10 @@ def main() -> None:
         print(f"bench: {name} ...", flush=True)
         results.update(step())
         print(json.dumps(results, indent=2), flush=True)
-    REPORTS.mkdir(exist_ok=True)
-    (REPORTS / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
-    (REPORTS / "bench.md").write_text(table(results))
+        # After every step: a later step failing keeps what this run measured.
+        REPORTS.mkdir(exist_ok=True)
+        (REPORTS / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+        (REPORTS / "bench.md").write_text(table(results))
     print(table(results))
 
 
