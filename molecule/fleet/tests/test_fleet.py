@@ -359,6 +359,16 @@ def last_audit(name: str) -> str:
     return app(name).file("/var/log/cnt-deploy.log").content_string.splitlines()[-1]
 
 
+def assert_planned(planned: list[str], not_planned: list[str], extra_inventory: Path | None = None) -> None:
+    """A dry run (deploy.yml --check) passes and its plan says each of `planned` and none
+    of `not_planned` (whitespace folded: the YAML callback folds long lines)."""
+    dry = deploy("--check", extra_inventory=extra_inventory)
+    assert dry.returncode == 0, dry.stdout[-3000:]
+    flat = " ".join(dry.stdout.split())
+    assert [line for line in planned if line not in flat] == [], flat[-3000:]
+    assert [line for line in not_planned if line in flat] == [], flat[-3000:]
+
+
 def test_drift_maintenance_stopped_container_edited_livekit_yaml_planned_and_repaired():
     before = {n: containers(n) for n in APPS}
     livekit_yaml = app("fleet-app-2").file("/etc/cnt/livekit.yaml").sha256sum
@@ -367,17 +377,18 @@ def test_drift_maintenance_stopped_container_edited_livekit_yaml_planned_and_rep
     # fleet-app-2: the voice agent stopped by hand; livekit.yaml edited by hand.
     app("fleet-app-2").check_output("docker stop cnt-voice-agent && echo '# edited by hand' >> /etc/cnt/livekit.yaml")
 
-    dry = deploy("--check")
-    assert dry.returncode == 0, dry.stdout[-3000:]
-    flat = " ".join(dry.stdout.split())
-    assert "of demo-1 to local: 2 of 2 hosts change" in flat
-    assert "fleet-app-1 restarts nothing" in flat
-    assert "load balancer: fleet-lb: cnt_backend/fleet-app-1 is in MAINT (put back in service)" in flat
-    assert "fleet-app-2 would restart cnt-voice-agent, leaves the load balancer first" in flat
-    assert "cnt-voice-agent: it is not running" in flat
-    # LiveKit read the file when it started: the file is put back, LiveKit keeps running.
-    assert "file changes: /etc/cnt/livekit.yaml" in flat
-    assert "cnt-livekit-server:" not in flat
+    assert_planned(
+        [
+            "of demo-1 to local: 2 of 2 hosts change",
+            "fleet-app-1 restarts nothing",
+            "load balancer: fleet-lb: cnt_backend/fleet-app-1 is in MAINT (put back in service)",
+            "fleet-app-2 would restart cnt-voice-agent, leaves the load balancer first",
+            "cnt-voice-agent: it is not running",
+            # LiveKit read the file when it started: the file is put back, LiveKit keeps running.
+            "file changes: /etc/cnt/livekit.yaml",
+        ],
+        ["cnt-livekit-server:"],
+    )
     assert "MAINT" in haproxy("show stat"), "the dry run must not put the host back"
 
     run = deploy()
@@ -412,16 +423,18 @@ def test_drift_removed_image_daemon_json_removed_container_changed_backend_value
     changed = tmp_path / "changed.yml"
     changed.write_text("all:\n  hosts:\n    fleet-app-2:\n      cnt_backend_env: {APP_ENV: local, DRIFT: 'on'}\n")
 
-    dry = deploy("--check", extra_inventory=changed)
-    assert dry.returncode == 0, dry.stdout[-3000:]
-    flat = " ".join(dry.stdout.split())
-    assert "of demo-1 to local: 2 of 2 hosts change" in flat
-    assert "docker engine: /etc/docker/daemon.json changes: the engine restarts" in flat
-    assert "load image archive /srv/cnt-images/images.tar" in flat
-    assert "cnt-voice-agent: created (it does not exist yet)" in flat
-    assert "cnt-backend: its configuration changes (/etc/cnt/backend.env)" in flat
-    assert "file changes: /etc/cnt/backend.env" in flat
-    assert "cnt-livekit-server:" not in flat
+    assert_planned(
+        [
+            "of demo-1 to local: 2 of 2 hosts change",
+            "docker engine: /etc/docker/daemon.json changes: the engine restarts",
+            "load image archive /srv/cnt-images/images.tar",
+            "cnt-voice-agent: created (it does not exist yet)",
+            "cnt-backend: its configuration changes (/etc/cnt/backend.env)",
+            "file changes: /etc/cnt/backend.env",
+        ],
+        ["cnt-livekit-server:"],
+        extra_inventory=changed,
+    )
 
     run = deploy(extra_inventory=changed)
     assert run.returncode == 0, run.stdout[-3000:]
