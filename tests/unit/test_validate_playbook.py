@@ -89,6 +89,31 @@ BAD = {
         "cnt_redis_password",
         "required when cnt_redis_username",
     ),
+    "backend-env-number": (
+        {"cnt_backend_env": {"WORKERS": 4}},
+        "cnt_backend_env",
+        "WORKERS: the value must be a string",
+    ),
+    "endpoint-with-hash": ({"cnt_redis_host": "redis.internal#x"}, "cnt_redis_host", "letters, digits"),
+    "endpoint-with-percent": ({"cnt_redis_host": "redis%2einternal"}, "cnt_redis_host", "letters, digits"),
+    "endpoint-with-newline": ({"cnt_redis_host": "redis.internal\n"}, "cnt_redis_host", "letters, digits"),
+    "node-ip-trailing-newline": ({"cnt_livekit_node_ip": "10.0.0.5\n"}, "cnt_livekit_node_ip", "IPv4 or IPv6"),
+    "livekit-url-with-hash": ({"cnt_livekit_url": "wss://live#kit.example.org"}, "cnt_livekit_url", "ws:// or wss://"),
+    "control-in-region": (
+        {"cnt_config_livekit_region": "eu\x1b[31m"},
+        "cnt_config_livekit_region",
+        "control character",
+    ),
+    "control-in-extra-key": (
+        {"cnt_livekit_extra_keys": {"APInext\n": "z" * 40}},
+        "cnt_livekit_extra_keys",
+        "control character",
+    ),
+    "control-in-api-secret": (
+        {"cnt_livekit_api_secret": "s" * 40 + "\t"},
+        "cnt_livekit_api_secret",
+        "control character",
+    ),
     "bad-environment": ({"cnt_environment": "prod"}, "cnt_environment", "must be one of"),
     "missing-version": ({"cnt_app_version": ""}, "cnt_app_version", "is required"),
 }
