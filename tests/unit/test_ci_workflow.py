@@ -65,9 +65,47 @@ def test_every_inventory_in_the_repository_is_validated():
         for pattern in ("inventories/*/hosts.yml", "inventories/*/aws_ec2.yml")
         for p in ROOT.glob(pattern)
     } | {str(p.relative_to(ROOT)) for p in ROOT.glob("inventories/pull/*/hosts.yml")}
-    matrix = WORKFLOW["jobs"]["validate"]["strategy"]["matrix"]["include"]
-    assert {entry["inventory"] for entry in matrix} == inventories
-    assert any("make validate INVENTORY=${{ matrix.inventory }}" in run for run in runs("validate"))
+    validated = {
+        entry["inventory"]
+        for job in ("validate", "validate-aws")
+        for entry in WORKFLOW["jobs"][job]["strategy"]["matrix"]["include"]
+    }
+    assert validated == inventories
+    for job in ("validate", "validate-aws"):
+        assert any("make validate INVENTORY=${{ matrix.inventory }}" in run for run in runs(job))
+
+
+def reads_secrets_or_aws(job: dict) -> bool:
+    text = yaml.safe_dump(job)
+    return (
+        "secrets." in text
+        or job.get("permissions", {}).get("id-token") == "write"
+        or "configure-aws-credentials" in text
+    )
+
+
+def test_no_job_that_reads_secrets_or_assumes_a_role_runs_for_pull_requests():
+    sensitive = {name: job for name, job in WORKFLOW["jobs"].items() if reads_secrets_or_aws(job)}
+    assert set(sensitive) == {"validate-aws"}
+    for name, job in sensitive.items():
+        condition = job.get("if", "")
+        assert "github.event_name != 'pull_request'" in condition, name
+        assert "github.ref == 'refs/heads/main'" in condition, name
+        assert job.get("environment"), f"{name} must run in a protected environment"
+    # The workflow-wide token is read-only; no job but validate-aws asks for more.
+    assert WORKFLOW["permissions"] == {"contents": "read"}
+
+
+def test_every_action_is_pinned_to_a_full_commit():
+    uses = [step["uses"] for job in WORKFLOW["jobs"].values() for step in job["steps"] if "uses" in step]
+    assert uses
+    for use in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", use), use
+    # Each pin names its release beside it, for whoever updates it.
+    text = (ROOT / ".github/workflows/ci.yml").read_text()
+    for line in text.splitlines():
+        if "uses:" in line:
+            assert re.search(r"@[0-9a-f]{40}  # v\d", line), line
 
 
 def test_pre_commit_runs_exactly_the_parts_of_make_lint():

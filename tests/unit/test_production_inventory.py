@@ -2,14 +2,21 @@
 
 Real parts: the amazon.aws aws_ec2 inventory plugin finds the Auto Scaling group's
 instances, the ssm_parameter lookup reads SecureStrings, ansible-vault decrypts
-vault.yml. AWS itself is moto in server mode on loopback (AWS_ENDPOINT_URL); instance
-metadata is switched off, so nothing leaves this machine.
+a vault. AWS itself is moto in server mode on loopback (AWS_ENDPOINT_URL); instance
+metadata is switched off, so nothing leaves this machine. The vault is this test's own
+(a copy of the inventory with a fixture vault, encrypted here with a password made for
+the run): the team's real vault.yml and its password never have to match anything here.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import boto3
 import pytest
@@ -70,15 +77,44 @@ def aws(tmp_path_factory):
         yield env, asg_instances
 
 
+FIXTURE_VAULT = {
+    "vault_cnt_backend_secret_key": "fixture-secret-key-0123456789",
+    "vault_cnt_database_url": "postgresql://cnt:fixture-db-password@db.internal:5432/cnt",
+}
+
+
+def fixture_inventory(tmp_path: Path) -> tuple[Path, Path]:
+    """The production inventory with this test's vault (and its password file)."""
+    inventory = tmp_path / "production"
+    shutil.copytree(ROOT / "inventories/production", inventory)
+    password = tmp_path / "vault-password"
+    password.write_text(secrets.token_urlsafe(24))
+    vault = inventory / "group_vars/all/vault.yml"
+    vault.write_text("---\n" + yaml.safe_dump(FIXTURE_VAULT))
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-vault"),
+            "encrypt",
+            "--vault-password-file",
+            str(password),
+            str(vault),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return inventory, password
+
+
 def test_production_inventory_validates_and_renders_from_aws_and_vault(aws, tmp_path, ansible_playbook):
     env, asg_instances = aws
     assert len(asg_instances) == 2
     render_dir = tmp_path / "rendered"
+    inventory, password = fixture_inventory(tmp_path)
     result = ansible_playbook(
         "-i",
-        "inventories/production",
+        str(inventory),
         "--vault-password-file",
-        "inventories/production/vault-password.example",
+        str(password),
         "-e",
         json.dumps({"render_dir": str(render_dir)}),
         "playbooks/validate.yml",
@@ -94,11 +130,13 @@ def test_production_inventory_validates_and_renders_from_aws_and_vault(aws, tmp_
             "@cnt-production.abc123.ng.0001.euw2.cache.amazonaws.com:6379/0"
         )
         assert backend["LIVEKIT_API_SECRET"] == "livekit-secret-from-ssm-0123456789abcdef"
-        assert backend["SECRET_KEY"] == "example-secret-key-replace-me"
+        assert backend["SECRET_KEY"] == FIXTURE_VAULT["vault_cnt_backend_secret_key"]
         livekit = yaml.safe_load((render_dir / host / "livekit.yaml").read_text(encoding="utf-8"))
         assert livekit["redis"]["password"] == "Prod-Auth-Token!&#$^<>-0123456789"
         assert livekit["redis"]["tls"] == {"enabled": True}
         # The node IP comes from the instance's addresses (aws_ec2 compose).
         assert livekit["rtc"]["node_ip"]
     assert "Prod-Auth-Token" not in result.stdout
+    assert inventory.joinpath("group_vars/all/vault.yml").read_text().startswith("$ANSIBLE_VAULT;")
+    # The repository's own vault stays encrypted.
     assert ROOT.joinpath("inventories/production/group_vars/all/vault.yml").read_text().startswith("$ANSIBLE_VAULT;")
