@@ -93,3 +93,18 @@ def test_a_break_takes_over_a_dead_runs_lock(lock):
     taken = run("lock", "run-c", "-e", "cnt_rollout_lock_break=true")
     assert taken.returncode == 0, taken.stdout
     assert client.get(KEY).decode().startswith("run-c ")
+
+
+def test_a_run_whose_lock_expired_can_neither_renew_nor_release_the_next_runs_lock(lock):
+    """Compare-and-set: run-a's lock expired (a slow host), run-b took it; run-a's renew
+    and release must leave run-b's lock as it is (a GET-then-SET would overwrite it)."""
+    run, client = lock
+    assert run("lock", "run-a").returncode == 0
+    client.delete(KEY)  # expired
+    assert run("lock", "run-b").returncode == 0
+    value = client.get(KEY).decode()
+    assert value.startswith("run-b ")
+    renew = run("lock", "run-a")
+    assert renew.returncode != 0 and "run-b actor=operator-a" in renew.stdout
+    assert run("unlock", "run-a").returncode == 0
+    assert client.get(KEY).decode() == value and client.ttl(KEY) > 0
