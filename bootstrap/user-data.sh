@@ -10,9 +10,14 @@
 set -euo pipefail
 
 # ---- Settings: edit here in the launch template (each can also come from the environment).
-# The repository and the ref instances pull.
+# The repository and the ref instances pull (a branch or a tag). Every commit an
+# instance runs must be signed by one of CNT_TRUSTED_KEYS: an unsigned or wrongly signed
+# one is refused (first boot: nothing runs; timer runs: the instance keeps its version).
 CNT_REPO_URL=${CNT_REPO_URL:-https://git.example.org/cnt/cnt-deploy.git}
 CNT_REPO_REF=${CNT_REPO_REF:-main}
+# The team's OpenPGP public keys (ASCII-armored), pasted here in the launch template
+# ("" = the file /etc/cnt-deploy/trusted-keys.asc, which the cloud-init variant writes).
+CNT_TRUSTED_KEYS=${CNT_TRUSTED_KEYS:-}
 # The environment: "" = the instance's cnt:environment tag.
 CNT_ENVIRONMENT=${CNT_ENVIRONMENT:-}
 # The inventory in the repository; %s stands for the environment.
@@ -29,6 +34,10 @@ CNT_IMDS_URL=${CNT_IMDS_URL:-http://169.254.169.254}
 CNT_PULL_HOME=${CNT_PULL_HOME:-/opt/cnt-deploy}
 # ---- End of settings.
 
+# The log is root's only (0600) before anything is written to it.
+umask 077
+touch /var/log/cnt-bootstrap.log
+chmod 0600 /var/log/cnt-bootstrap.log
 exec > >(tee -a /var/log/cnt-bootstrap.log) 2>&1
 echo "cnt-bootstrap: start $(date -u +%FT%TZ)"
 
@@ -39,13 +48,32 @@ aws_settings=$(env | grep -E '^AWS_(ENDPOINT_URL[A-Z_]*|EC2_METADATA_SERVICE_END
 echo "cnt-bootstrap: installing git and Python's venv"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -q -y --no-install-recommends git python3-venv ca-certificates util-linux
+apt-get install -q -y --no-install-recommends git gpg gpg-agent python3-venv ca-certificates util-linux
+
+echo "cnt-bootstrap: installing the team's signing keys"
+keyring=/etc/cnt-deploy/gnupg
+install -d -m 0755 /etc/cnt-deploy
+install -d -m 0700 "$keyring"
+if [ -z "$CNT_TRUSTED_KEYS" ] && [ -f /etc/cnt-deploy/trusted-keys.asc ]; then
+  CNT_TRUSTED_KEYS=$(cat /etc/cnt-deploy/trusted-keys.asc)
+fi
+if [ -z "$CNT_TRUSTED_KEYS" ] || ! printf '%s\n' "$CNT_TRUSTED_KEYS" | GNUPGHOME=$keyring gpg --batch --quiet --import; then
+  echo "cnt-bootstrap: REFUSED: no signing key to trust (CNT_TRUSTED_KEYS): nothing will run unverified" >&2
+  exit 1
+fi
 
 echo "cnt-bootstrap: cloning $CNT_REPO_URL at $CNT_REPO_REF"
 mkdir -p "$CNT_PULL_HOME"
 if [ ! -d "$CNT_PULL_HOME/repo/.git" ]; then
-  git clone --quiet --branch "$CNT_REPO_REF" "$CNT_REPO_URL" "$CNT_PULL_HOME/repo"
+  # Nothing of it is checked out (nor run) before its signature is verified.
+  git clone --quiet --no-checkout --branch "$CNT_REPO_REF" "$CNT_REPO_URL" "$CNT_PULL_HOME/repo"
 fi
+commit=$(git -C "$CNT_PULL_HOME/repo" rev-parse --verify "HEAD^{commit}")
+if ! GNUPGHOME=$keyring git -C "$CNT_PULL_HOME/repo" verify-commit "$commit"; then
+  echo "cnt-bootstrap: REFUSED $CNT_REPO_REF at $commit: not signed by a trusted key; nothing runs" >&2
+  exit 1
+fi
+git -C "$CNT_PULL_HOME/repo" checkout --quiet --force "$commit"
 
 echo "cnt-bootstrap: installing the pinned toolchain (bootstrap/requirements.txt)"
 python3 -m venv "$CNT_PULL_HOME/venv"
@@ -67,8 +95,6 @@ if [ ! -f "$CNT_PULL_HOME/repo/$CNT_PULL_INVENTORY" ]; then
 fi
 
 echo "cnt-bootstrap: environment $CNT_ENVIRONMENT, inventory $CNT_PULL_INVENTORY"
-install -d -m 0755 /etc/cnt-deploy
-umask 077
 cat > /etc/cnt-deploy/pull.env <<SETTINGS
 # Written by the user data (bootstrap/user-data.sh); read by cnt-pull.
 CNT_REPO_URL=$CNT_REPO_URL
@@ -79,6 +105,7 @@ CNT_LIFECYCLE_HOOK=$CNT_LIFECYCLE_HOOK
 CNT_VAULT_SECRET=$CNT_VAULT_SECRET
 CNT_IMDS_URL=$CNT_IMDS_URL
 CNT_PULL_HOME=$CNT_PULL_HOME
+CNT_PULL_GNUPGHOME=$keyring
 $aws_settings
 SETTINGS
 umask 022

@@ -46,7 +46,23 @@ def test_cloud_init_variant_carries_every_user_data_setting_with_its_default() -
     command = " ".join(config["runcmd"][0])
     assert "/etc/cnt-deploy/bootstrap.env" in command
     assert command.rstrip().endswith('exec bash "$CNT_PULL_HOME/repo/bootstrap/user-data.sh"')
-    assert set(config["packages"]) >= {"git", "python3-venv"}
+    assert set(config["packages"]) >= {"git", "gpg", "python3-venv"}
+    # Nothing of the clone runs before its commit is verified against the team's keys.
+    assert "/etc/cnt-deploy/trusted-keys.asc" in {f["path"] for f in config["write_files"]}
+    steps = [step.strip() for step in command.split(";")]
+    clone = next(i for i, step in enumerate(steps) if step.startswith("git clone"))
+    verify = next(i for i, step in enumerate(steps) if "verify-commit HEAD" in step)
+    run = next(i for i, step in enumerate(steps) if step.startswith("exec bash"))
+    assert "--no-checkout" in steps[clone] and clone < verify < run
+
+
+def test_user_data_verifies_the_commit_before_running_anything_of_it() -> None:
+    text = USER_DATA.read_text()
+    assert text.index("umask 077") < text.index("exec > >(tee -a /var/log/cnt-bootstrap.log)")
+    assert text.index("chmod 0600 /var/log/cnt-bootstrap.log") < text.index("exec > >(tee")
+    clone = text.index("git clone --quiet --no-checkout")
+    verify = text.index("verify-commit")
+    assert clone < verify < text.index("checkout --quiet --force") < text.index('pip" install')
 
 
 def test_user_data_settings_are_documented_defaults() -> None:
@@ -62,3 +78,4 @@ def test_user_data_settings_are_documented_defaults() -> None:
             assert (pull / "hosts.yml").exists(), f"{inventory.name}: Auto Scaling but no pull inventory"
             assert (pull / "group_vars").resolve() == (inventory / "group_vars").resolve()
         assert not list(inventory.rglob("pull.yml"))
+

@@ -94,6 +94,7 @@ def test_secrets_come_from_ssm_and_the_vault_and_are_not_printed() -> None:
     assert "demo-redis-auth-token-0123456789" in content  # SSM SecureString
     assert "ci-backend-secret-key-from-vault" in content  # vault, password from Secrets Manager
     assert app.file("/etc/cnt-deploy/pull.env").mode == 0o600
+    assert app.file("/var/log/cnt-bootstrap.log").mode == 0o600
     log = app.file("/var/log/cnt-bootstrap.log").content_string
     assert "PLAY RECAP" in log
     for secret in SECRETS:
@@ -169,22 +170,61 @@ def test_full_rerun_of_ansible_pull_changes_nothing() -> None:
     assert len(lifecycle()) == count
 
 
+SERVED = EPHEMERAL / "static" / "cnt-deploy.git"
+
+
+def push_change(greeting: str, signer: str | None) -> str:
+    """Commit a configuration change to the served repository (signed by `signer`'s key:
+    "team", "rogue", or None for unsigned), push it, return the commit."""
+    with tempfile.TemporaryDirectory() as work:
+        env = dict(os.environ, GNUPGHOME=str(EPHEMERAL / f"gnupg-{signer or 'team'}"))
+        git = ["git", "-C", work, "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+        subprocess.run(["git", "clone", "-q", str(SERVED), work], check=True)
+        group_vars = Path(work) / "molecule/bootstrap/pull/ci-bootstrap/group_vars/all/cnt.yml"
+        text = group_vars.read_text()
+        assert "  APP_ENV: ci\n" in text
+        group_vars.write_text(text.replace("  APP_ENV: ci\n", f"  APP_ENV: ci\n  FEATURE_GREETING: {greeting}\n"))
+        sign = ["-c", f"user.signingkey={signer}@example.invalid", "commit", "-S"] if signer else ["commit"]
+        subprocess.run([*git, *sign, "-q", "-am", f"greeting {greeting}"], check=True, env=env)
+        subprocess.run([*git, "push", "-q", "--force", "origin", "main"], check=True)
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run(["git", "-C", str(SERVED), "update-server-info"], check=True)
+    return commit
+
+
+def test_a_commit_not_signed_by_the_team_is_refused_and_the_instance_keeps_its_version() -> None:
+    """A commit signed by another key, then an unsigned one, reach the branch: the timer
+    run refuses each before anything of it is checked out, and says why; the instance
+    keeps running what it ran."""
+    served = subprocess.run(["git", "-C", str(SERVED), "rev-parse", "main"], check=True, capture_output=True, text=True)
+    original = served.stdout.strip()
+    head = app.check_output("git -C /opt/cnt-deploy/repo rev-parse HEAD")
+    before = {name: container(app, name)["Id"] for name in SERVICES}
+    try:
+        for signer in ("rogue", None):
+            commit = push_change(f"from-{signer or 'nobody'}", signer)
+            app.run("journalctl --rotate; journalctl --vacuum-time=1s")
+            out = app.run("systemctl start cnt-pull.service; journalctl -u cnt-pull.service --no-pager -n 60 -o cat")
+            assert f"cnt-pull: REFUSED main at {commit}: not signed by a trusted key" in out.stdout, out.stdout
+            assert f"this instance keeps running {head}" in out.stdout
+            assert "ansible-pull of" not in out.stdout
+            assert app.check_output("git -C /opt/cnt-deploy/repo rev-parse HEAD") == head
+            assert {name: container(app, name)["Id"] for name in SERVICES} == before
+            assert not app.run("systemctl is-failed --quiet cnt-pull.service").rc, "the refused run must show as failed"
+    finally:
+        subprocess.run(["git", "-C", str(SERVED), "update-ref", "refs/heads/main", original], check=True)
+        subprocess.run(["git", "-C", str(SERVED), "update-server-info"], check=True)
+        app.run("systemctl reset-failed cnt-pull.service")
+
+
 def test_a_repository_change_reaches_the_instance_through_the_timer() -> None:
     """An operator changes the deployment's configuration in git: the next timer run
     applies it (and restarts only what it concerns), without a push."""
     before = container(app, "cnt-backend")["Id"]
     agent = container(app, "cnt-voice-agent")["Id"]
     count = len(lifecycle())
-    with tempfile.TemporaryDirectory() as work:
-        git = ["git", "-C", work, "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-        subprocess.run(["git", "clone", "-q", str(EPHEMERAL / "static" / "cnt-deploy.git"), work], check=True)
-        group_vars = Path(work) / "molecule/bootstrap/pull/ci-bootstrap/group_vars/all/cnt.yml"
-        text = group_vars.read_text()
-        assert "  APP_ENV: ci\n" in text
-        group_vars.write_text(text.replace("  APP_ENV: ci\n", "  APP_ENV: ci\n  FEATURE_GREETING: hello-from-git\n"))
-        subprocess.run([*git, "commit", "-q", "-am", "turn a feature on"], check=True)
-        subprocess.run([*git, "push", "-q", "origin", "main"], check=True)
-    subprocess.run(["git", "-C", str(EPHEMERAL / "static" / "cnt-deploy.git"), "update-server-info"], check=True)
+    # Signed by the team's key, as every commit instances run.
+    push_change("hello-from-git", "team")
 
     out = app.run("systemctl start cnt-pull.service && journalctl -u cnt-pull.service --no-pager -n 400 -o cat")
     assert out.rc == 0, out.stdout[-3000:] + out.stderr[-2000:]
@@ -196,3 +236,4 @@ def test_a_repository_change_reaches_the_instance_through_the_timer() -> None:
     assert container(app, "cnt-backend")["Id"] != before
     assert container(app, "cnt-voice-agent")["Id"] == agent
     assert len(lifecycle()) == count
+
