@@ -10,8 +10,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import boto3
 import requests
 import testinfra
+import yaml
 
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
@@ -237,3 +239,86 @@ def test_a_repository_change_reaches_the_instance_through_the_timer() -> None:
     assert container(app, "cnt-voice-agent")["Id"] == agent
     assert len(lifecycle()) == count
 
+
+def test_the_instance_published_its_ssh_host_keys_and_a_controller_trusts_only_those(tmp_path) -> None:
+    """The instance published its SSH host keys (instance role, Parameter Store). A
+    controller (host_key_checking on, playbooks/known-hosts.yml) connects to it trusting
+    those keys only: a host whose key is not the published one is refused, and so is a
+    host that published none, before any connection."""
+    address = "172.30.59.11"
+    instance = instance_id(address)
+    ssm = boto3.client(
+        "ssm",
+        endpoint_url="http://172.30.59.1:5302",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    # Its inventory's cnt_environment is staging.
+    published = ssm.get_parameter(Name=f"/cnt/staging/ssh-host-keys/{instance}")["Parameter"]["Value"]
+    on_host = app.check_output("cat /etc/ssh/ssh_host_*_key.pub")
+    assert sorted(published.splitlines()) == sorted(" ".join(line.split()[:2]) for line in on_host.splitlines())
+
+    known_hosts = tmp_path / "known_hosts"
+    host = {
+        "ansible_host": address,
+        "instance_id": instance,
+        "ansible_user": "root",
+        "ansible_connection": "ssh",
+        "ansible_ssh_private_key_file": str(EPHEMERAL / "ssh" / "id_ed25519"),
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes",
+    }
+    group = {
+        "cnt_environment": "staging",
+        "cnt_aws_region": "us-east-1",
+        "cnt_ssh_host_keys": "ssm",
+        "cnt_ssh_known_hosts_file": str(known_hosts),
+    }
+    playbook = tmp_path / "connect.yml"
+    playbook.write_text(
+        f"- import_playbook: {PROJECT / 'playbooks' / 'known-hosts.yml'}\n"
+        "- hosts: app_servers\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n"
+    )
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
+        AWS_ENDPOINT_URL="http://172.30.59.1:5302",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_EC2_METADATA_DISABLED="true",
+        # A fresh connection each run: a persisting master connection (ControlPersist)
+        # would carry the next run past the key exchange, where the host key is checked.
+        ANSIBLE_SSH_ARGS="-o ControlMaster=no",
+    )
+
+    def connect(hosts: dict) -> subprocess.CompletedProcess:
+        inventory = tmp_path / "hosts.yml"
+        inventory.write_text(yaml.safe_dump({"app_servers": {"hosts": hosts, "vars": group}}))
+        return subprocess.run(
+            ["ansible-playbook", "-i", str(inventory), str(playbook)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    trusted = connect({"bootstrap-app-ssh": host})
+    assert trusted.returncode == 0, trusted.stdout[-3000:] + trusted.stderr[-2000:]
+    assert "ok: [bootstrap-app-ssh]" in trusted.stdout
+    assert f"{address} ssh-ed25519 " in known_hosts.read_text()
+
+    # A host presenting another key at that address: refused.
+    app.check_output("cp -a /etc/ssh /root/ssh-saved")
+    try:
+        app.check_output("rm /etc/ssh/ssh_host_* && ssh-keygen -A && systemctl restart ssh")
+        impostor = connect({"bootstrap-app-ssh": host})
+        assert impostor.returncode != 0
+        assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in impostor.stdout + impostor.stderr
+    finally:
+        app.check_output("rm -rf /etc/ssh && mv /root/ssh-saved /etc/ssh && systemctl restart ssh")
+
+    # A host that published no key: refused by name, before any connection.
+    unknown = connect({"bootstrap-app-ssh": host, "stranger": {**host, "instance_id": "i-0123456789abcdef0"}})
+    assert unknown.returncode != 0
+    assert "No SSH host key published for stranger under /cnt/staging/ssh-host-keys" in " ".join(unknown.stdout.split())
+    assert "ok: [bootstrap-app-ssh]" not in unknown.stdout
