@@ -25,11 +25,11 @@ TEST_IMAGES := debian12 debian13 app-base
 
 # The stamp's name carries the hash of the pins, so a changed pin re-runs the install
 # and an unchanged one costs nothing.
-REQ_FILES := requirements.txt requirements.yml examples/backend/requirements.txt
+REQ_FILES := requirements.txt requirements.yml examples/backend/requirements.in
 REQ_HASH := $(shell cat $(REQ_FILES) | sha256sum | cut -c1-12)
 SETUP_STAMP := $(VENV)/.setup-$(REQ_HASH)
 
-.PHONY: help setup lint lint-yaml lint-ansible lint-python lint-ci unit images wheels molecule test clean
+.PHONY: help setup lint lint-yaml lint-ansible lint-python lint-ci unit images wheels lock molecule test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -65,6 +65,17 @@ unit: setup ## Unit and integration tests (pytest): filters, validate.yml, the r
 
 images: ## Build the test host and app base images (cached; rebuilt when their recipe changes)
 	@for image in $(TEST_IMAGES); do tests/images/build-host-image.sh $$image; done
+
+# The instance toolchain and the application images install from these hash-locked
+# files (pip --require-hashes). Re-lock after changing a requirements.in; the wheels and
+# images follow on their next build.
+LOCK_DIRS := bootstrap examples/backend examples/voice_agent
+lock: setup ## Re-pin requirements.txt (with hashes) from requirements.in: instance toolchain, app images
+	@for dir in $(LOCK_DIRS); do \
+	  echo "locking $$dir/requirements.txt"; \
+	  (cd $$dir && CUSTOM_COMPILE_COMMAND="make lock" pip-compile --quiet --generate-hashes --allow-unsafe \
+	    --strip-extras --no-emit-index-url --no-emit-find-links --output-file requirements.txt requirements.in); \
+	done
 
 # Offline image builds install the applications' pinned wheels from here, for the
 # app base image's Python (Debian 12's 3.11.2: the patch level decides some markers);

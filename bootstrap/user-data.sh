@@ -75,10 +75,10 @@ if ! GNUPGHOME=$keyring git -C "$CNT_PULL_HOME/repo" verify-commit "$commit"; th
 fi
 git -C "$CNT_PULL_HOME/repo" checkout --quiet --force "$commit"
 
-echo "cnt-bootstrap: installing the pinned toolchain (bootstrap/requirements.txt)"
+echo "cnt-bootstrap: installing the pinned toolchain (bootstrap/requirements.txt, every file by its hash)"
 python3 -m venv "$CNT_PULL_HOME/venv"
 # shellcheck disable=SC2086  # CNT_PIP_OPTIONS is a list of options
-"$CNT_PULL_HOME/venv/bin/pip" install --quiet --disable-pip-version-check $CNT_PIP_OPTIONS \
+"$CNT_PULL_HOME/venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps $CNT_PIP_OPTIONS \
   -r "$CNT_PULL_HOME/repo/bootstrap/requirements.txt"
 
 if [ -z "$CNT_ENVIRONMENT" ]; then

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ def user_data_settings() -> dict[str, str]:
 
 def test_instances_install_the_pins_ci_tested() -> None:
     controller = pins(ROOT / "requirements.txt")
-    instance = pins(ROOT / "bootstrap" / "requirements.txt")
+    instance = pins(ROOT / "bootstrap" / "requirements.in")
     assert {"ansible", "ansible-core", "boto3"} <= instance.keys()
     for name, version in instance.items():
         assert controller.get(name) == version, f"{name}: instance {version}, controller {controller.get(name)}"
@@ -79,3 +80,31 @@ def test_user_data_settings_are_documented_defaults() -> None:
             assert (pull / "group_vars").resolve() == (inventory / "group_vars").resolve()
         assert not list(inventory.rglob("pull.yml"))
 
+
+LOCKED = ["bootstrap", "examples/backend", "examples/voice_agent"]
+
+
+@pytest.mark.parametrize("directory", LOCKED)
+def test_the_locked_requirements_pin_every_package_with_hashes_and_follow_the_in_file(directory) -> None:
+    locked = ROOT / directory / "requirements.txt"
+    text = locked.read_text()
+    entries = re.findall(
+        r"^([A-Za-z0-9_.-]+)==(\S+) \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", text, re.MULTILINE
+    )
+    requirement_lines = [line for line in text.splitlines() if line and not line.startswith(("#", " "))]
+    assert len(entries) == len(requirement_lines) > 0, "every requirement carries its hashes"
+    versions = {name.lower(): version for name, version, _ in entries}
+    for name, version in pins(ROOT / directory / "requirements.in").items():
+        assert versions.get(name) == version, f"{directory}: {name} {version} not locked (run make lock)"
+
+
+def test_every_install_from_a_locked_file_requires_the_hashes() -> None:
+    user_data = USER_DATA.read_text()
+    assert (
+        '--require-hashes --no-deps $CNT_PIP_OPTIONS \\\n  -r "$CNT_PULL_HOME/repo/bootstrap/requirements.txt"'
+        in user_data
+    )
+    for app in ("backend", "voice_agent"):
+        dockerfile = (ROOT / "examples" / app / "Dockerfile").read_text()
+        installs = re.findall(r"pip install[^;]*-r requirements.txt", dockerfile)
+        assert len(installs) == 2 and all("--require-hashes" in line for line in installs), installs
