@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # lane in order). Most of a scenario's time is spent waiting (boots, apt, health gates,
 # rolling drains), so two lanes keep CI within its budget on two cores. One lane:
 #   make molecule LANES="config docker stack bootstrap fleet"
-LANES ?= stack bootstrap | config docker fleet
+LANES ?= stack bootstrap docker | config fleet
 # One platform of a scenario only (the GitHub workflow's Debian 12 / 13 jobs), e.g.
 #   make molecule LANES=docker PLATFORM=docker-debian13
 PLATFORM ?=

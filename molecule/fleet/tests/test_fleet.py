@@ -1,8 +1,11 @@
 """The fleet after `deploy.yml` (converge, then idempotence), then the playbooks run as
 an operator runs them: a dry run (--check --diff) of a new version and configuration, a
 preflight failure on one host, a rolling redeploy of a new version under load through
-HAProxy, and a rollback to the first version under load. Tests run in file order: each
-builds on the last."""
+HAProxy, a broken configuration that rolls back by itself, and a rollback to the first
+version under load. Tests run in file order: each builds on the last.
+
+Every playbook run here runs at -vvv, and its whole output is searched for every secret
+of the inventory (and the tests' own), as is, encoded and base64-encoded: 0 hits."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import boto3
 import requests
 import socketio
 import testinfra
+import yaml
 
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
@@ -54,8 +58,40 @@ for row in csv.DictReader(data.decode().lstrip("# ").splitlines()):
 HAPROXY_STATUS = HAPROXY_STATS.replace('row["wretr"], row["econ"], row["hrsp_5xx"]', 'row["status"]')
 
 
+# Every secret of the fleet's inventory (inventories/local: its vault file), and those the
+# tests add; each run's output must hold none, in any form.
+_spec = importlib.util.spec_from_file_location("secret_scan", PROJECT / "tests/secret_scan.py")
+secret_scan = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(secret_scan)
+SECRETS = [
+    str(v) for v in yaml.safe_load((PROJECT / "inventories/local/group_vars/all/vault.yml").read_text()).values()
+]
+TEST_SECRETS: list[str] = []
+
+
+def plan_of(output: str) -> str:
+    """The plan deploy.yml printed (its "Print the plan" task), whitespace folded (the
+    YAML callback folds long lines). Not the whole output: at -vvv that also holds every
+    task's facts (cnt_service_plans names every container)."""
+    section = output.split("TASK [Print the plan]", 1)[1]
+    section = re.split(r"\n(?:TASK|PLAY) \[", section, maxsplit=1)[0]
+    return " ".join(section.split())
+
+
 def app(name: str):
     return testinfra.get_host(f"docker://{name}")
+
+
+def playbook_command(playbook: str, args: tuple[str, ...], extra_inventory: Path | None = None) -> list[str]:
+    """ansible-playbook at -vvv against this scenario's fleet."""
+    inventories = ["-i", str(INVENTORY)] + (["-i", str(extra_inventory)] if extra_inventory else [])
+    return ["ansible-playbook", "-vvv", *inventories, str(PROJECT / "playbooks" / playbook), *args]
+
+
+def playbook_env(env: dict | None = None) -> dict:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", **(env or {}))
+    env["CNT_DEMO_STATE_DIR"] = str(EPHEMERAL / "demo")
+    return env
 
 
 def deploy(
@@ -63,17 +99,18 @@ def deploy(
 ) -> subprocess.CompletedProcess:
     """playbooks/deploy.yml (or another playbook) against this scenario's fleet, as an
     operator runs it."""
-    inventories = ["-i", str(INVENTORY)] + (["-i", str(extra_inventory)] if extra_inventory else [])
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", **(env or {}))
-    env["CNT_DEMO_STATE_DIR"] = str(EPHEMERAL / "demo")
-    return subprocess.run(
-        ["ansible-playbook", *inventories, str(PROJECT / "playbooks" / playbook), *args],
+    run = subprocess.run(
+        playbook_command(playbook, args, extra_inventory),
         cwd=PROJECT,
-        env=env,
+        env=playbook_env(env),
         capture_output=True,
         text=True,
         timeout=1200,
     )
+    # Every run, whatever it does: no secret at -vvv (dry runs, failures, rollbacks too).
+    found = secret_scan.leaks(run.stdout + run.stderr, SECRETS + TEST_SECRETS)
+    assert found == [], f"{playbook} {' '.join(args)} printed secrets: {found}"
+    return run
 
 
 def labels(name: str) -> dict[str, dict[str, str]]:
@@ -149,31 +186,70 @@ def test_dry_run_shows_masked_config_diffs_and_the_restarts_and_changes_nothing(
     }, "the fleet's backend.env should hold the secrets this test looks for"
     extra = tmp_path / "change.yml"
     # Host variables: an inventory file's group variables lose to the linked group_vars.
-    change = "      cnt_backend_env: {FEATURE_DRY_RUN: 'on', PAYMENTS_TOKEN: dry-run-token-314159}\n"
-    extra.write_text("all:\n  hosts:\n" + "".join(f"    {name}:\n{change}" for name in APPS))
+    # Secrets whose names say nothing (OPENAI_API_KEY, DB_PASS...), a DSN, a multi-line
+    # PEM key, LiveKit keys whose names hold `:` and `#`.
+    TEST_SECRETS[:] = [*HOSTILE_ENV.values(), *HOSTILE_LIVEKIT_KEYS.values(), "dry-run-token-314159"]
+    change = {
+        "cnt_backend_env": {
+            "SECRET_KEY": "{{ vault_cnt_backend_secret_key }}",
+            "FEATURE_DRY_RUN": "on",
+            "PAYMENTS_TOKEN": "dry-run-token-314159",
+            **HOSTILE_ENV,
+        },
+        "cnt_livekit_extra_keys": HOSTILE_LIVEKIT_KEYS,
+    }
+    extra.write_text(yaml.safe_dump({"all": {"hosts": {name: change for name in APPS}}}))
     run = deploy("--check", "--diff", "-e", "cnt_app_version=demo-2", extra_inventory=extra)
+    TEST_SECRETS.clear()
     assert run.returncode == 0, run.stdout[-3000:]
     out = run.stdout + run.stderr
     flat = " ".join(out.split())  # the YAML callback folds long messages
     # The configuration diff, secrets masked: the new line, the new secret's line masked,
     # and no secret anywhere (REDIS_URL's password, LiveKit's secret, the new token).
-    assert "+FEATURE_DRY_RUN='on'" in out
+    # Every value of cnt_backend_env is masked, whatever its name; the keys show.
+    assert "+FEATURE_DRY_RUN=********(" in out
     assert "+PAYMENTS_TOKEN=********(" in out
+    for key in HOSTILE_ENV:
+        assert f"+{key}=********(" in out
+    for key in HOSTILE_LIVEKIT_KEYS:
+        assert f"+  {json.dumps(key)}: ********(" in out
     for secret in secrets:
         assert secret not in out
-    # Which containers would restart, and why; LiveKit's image and files do not change.
+    # (deploy() found none of them, nor any line of the PEM key, in any form.)
+    # Which containers would restart, and why: LiveKit for its new keys only.
     backend_why = "version demo-1 -> demo-2, its configuration changes (/etc/cnt/backend.env)"
     assert f"cnt-backend would be recreated: {backend_why}" in flat
     assert "cnt-voice-agent would be recreated: version demo-1 -> demo-2" in flat
-    assert "cnt-livekit-server would be" not in flat
-    summary = [line for line in out.splitlines() if "would restart cnt-" in line]
-    assert len(summary) == 2 and all("cnt-backend, cnt-voice-agent" in line for line in summary), summary
+    assert "cnt-livekit-server would be recreated: its configuration changes (/etc/cnt/livekit.yaml)" in flat
+    plan = plan_of(out)
+    assert plan.count("would restart cnt-backend, cnt-livekit-server, cnt-voice-agent") == 2, plan
+    assert plan.count("would restart") == 2, plan
     assert "DRY RUN (--check), nothing was changed: Plan: deploy" in flat
     assert "of demo-2 to local: 2 of 2 hosts change" in flat
     # The rolling play enters no host in a dry run.
     assert re.search(r"Roll the hosts whose plan changes something, batch by batch\] \** skipping: no hosts", flat)
     # And nothing changed: containers, files, audit logs, HAProxy (no host drained).
     assert fleet_state() == before
+
+
+HOSTILE_PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n"
+    "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu\n"
+    "-----END PRIVATE KEY-----"
+)
+HOSTILE_ENV = {
+    "OPENAI_API_KEY": "sk-proj-openai-0123456789abcdef",
+    "DEEPGRAM_API_KEY": "deepgram-0123456789abcdef",
+    "DB_PASS": "db-pass-0123456789abcdef",
+    "SMTP_PWD": "smtp-pwd-0123456789abcdef",
+    "DATABASE_URL": "postgresql://app:dsn-password-0123456789@db.internal:5432/app",
+    "TLS_PRIVATE_PEM": HOSTILE_PEM,
+}
+HOSTILE_LIVEKIT_KEYS = {
+    "rot:ation#1": "livekit-extra-secret-colon-0123456789ab",
+    "key#2": "livekit-extra-secret-hash-0123456789abc",
+}
 
 
 def test_a_host_failing_preflight_stops_the_rollout_before_any_host_changes(tmp_path):
@@ -281,6 +357,39 @@ def test_after_the_rollout_every_host_runs_the_new_version_and_verify_passed():
     assert all(services == healthy for services in report["hosts"].values())
 
 
+def test_verify_stack_and_validate_print_no_secret_at_vvv(tmp_path):
+    """The other playbooks an operator runs on a fleet (deploy() scans each output)."""
+    assert deploy(playbook="verify.yml").returncode == 0
+    # The version the fleet runs (the inventory still says demo-1): nothing to change.
+    stack = deploy("--limit", "fleet-app-2", "-e", "cnt_app_version=demo-2", playbook="stack.yml")
+    assert stack.returncode == 0, stack.stdout[-3000:]
+    assert re.search(r"fleet-app-2 +: ok=\d+ +changed=0 ", stack.stdout), stack.stdout[-2000:]
+    validate = deploy("-e", json.dumps({"render_dir": str(tmp_path / "render")}), playbook="validate.yml")
+    assert validate.returncode == 0, validate.stdout[-3000:]
+    # The rendered files hold the secrets (the run's output does not).
+    assert "SECRET_KEY=" in (tmp_path / "render" / "fleet-app-1" / "backend.env").read_text()
+
+
+def test_a_broken_configuration_rolls_back_by_itself_and_the_failure_prints_no_secret(tmp_path):
+    """A setting the backend cannot start with (LOG_LEVEL=bogus): its health gate fails,
+    the previous container and files come back, the run fails saying so. deploy() scanned
+    the -vvv output of all of it (the failing container's environment holds every secret)."""
+    before = {n: (labels(n), app(n).file("/etc/cnt/backend.env").sha256sum) for n in APPS}
+    extra = tmp_path / "broken.yml"
+    broken = {"cnt_backend_env": {"SECRET_KEY": "{{ vault_cnt_backend_secret_key }}", "LOG_LEVEL": "bogus"}}
+    extra.write_text(yaml.safe_dump({"all": {"hosts": {name: broken for name in APPS}}}))
+    run = deploy("-e", "cnt_app_version=demo-2", "-e", "cnt_backend_health_timeout=15", extra_inventory=extra)
+    assert run.returncode != 0
+    flat = " ".join(run.stdout.split())
+    assert "cnt-backend demo-2 failed: no healthy answer" in flat
+    assert "Rolled back to the previous container (demo-2), which answers its health check again." in flat
+    assert "Unknown level: 'BOGUS'" in run.stdout
+    # The first host rolled back (containers and files as before), the second was never touched.
+    after = {n: (labels(n), app(n).file("/etc/cnt/backend.env").sha256sum) for n in APPS}
+    assert after == before
+    assert "result=failed" in last_audit("fleet-app-1") and "result=failed" not in last_audit("fleet-app-2")
+
+
 def test_rollback_to_a_version_never_deployed_is_refused_before_anything_changes():
     before = fleet_state()
     run = deploy("-e", "cnt_app_version=demo-9", playbook="rollback.yml")
@@ -361,10 +470,10 @@ def last_audit(name: str) -> str:
 
 def assert_planned(planned: list[str], not_planned: list[str], extra_inventory: Path | None = None) -> None:
     """A dry run (deploy.yml --check) passes and its plan says each of `planned` and none
-    of `not_planned` (whitespace folded: the YAML callback folds long lines)."""
+    of `not_planned`."""
     dry = deploy("--check", extra_inventory=extra_inventory)
     assert dry.returncode == 0, dry.stdout[-3000:]
-    flat = " ".join(dry.stdout.split())
+    flat = plan_of(dry.stdout)
     assert [line for line in planned if line not in flat] == [], flat[-3000:]
     assert [line for line in not_planned if line in flat] == [], flat[-3000:]
 
@@ -461,3 +570,48 @@ def test_drift_removed_image_daemon_json_removed_container_changed_backend_value
     assert again.returncode == 0, again.stdout[-3000:]
     assert "of demo-1 to local: 0 of 2 hosts change" in " ".join(again.stdout.split())
     assert {n: containers(n) for n in APPS} == after
+
+
+def test_two_concurrent_deploys_the_second_is_refused_naming_the_holder_and_changes_nothing(tmp_path):
+    """Two operators deploy at once: the first holds the fleet's lock (in Redis) and
+    rolls; the second is refused at its first host, naming the first, and changes nothing."""
+    log = tmp_path / "first.log"
+    with log.open("w") as out:
+        first = subprocess.Popen(
+            playbook_command("deploy.yml", ("-e", "cnt_app_version=demo-2")),
+            cwd=PROJECT,
+            env=playbook_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 600
+            # The first run holds the lock once its first host is being applied.
+            while "TASK [Apply the host sequence]" not in log.read_text() and first.poll() is None:
+                assert time.monotonic() < deadline, "the first deploy never reached its first host"
+                time.sleep(1)
+            second = deploy("-e", "cnt_app_version=demo-2")
+        finally:
+            first.wait(timeout=1200)
+    first_out = log.read_text()
+    assert secret_scan.leaks(first_out, SECRETS) == []
+    assert first.returncode == 0, first_out[-3000:]
+    assert second.returncode != 0
+    flat = " ".join(second.stdout.split())
+    holder = re.search(
+        r"Another deploy of local holds the lock cnt:deploy-lock:local: (\S+) actor=\S+ version=demo-2", flat
+    )
+    assert holder, flat[-3000:]
+    second_id = re.search(r"cnt_deploy_run_id: (\S+)", second.stdout).group(1)
+    assert second_id != holder.group(1)
+    for name in APPS:
+        audit = app(name).file("/var/log/cnt-deploy.log").content_string
+        # The holder named is the first run, which deployed every host; the second run
+        # left no trace on any host.
+        assert f"run={holder.group(1)} " in audit.splitlines()[-1] and "result=deployed" in audit.splitlines()[-1]
+        assert f"run={second_id} " not in audit
+        assert labels(name)["cnt-backend"]["cnt.version"] == "demo-2"
+    assert "MAINT" not in testinfra.get_host("docker://fleet-lb").check_output(
+        "python3 -c " + shlex.quote(HAPROXY_STATUS)
+    )
