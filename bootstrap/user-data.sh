@@ -15,6 +15,10 @@ set -euo pipefail
 # one is refused (first boot: nothing runs; timer runs: the instance keeps its version).
 CNT_REPO_URL=${CNT_REPO_URL:-https://git.example.org/cnt/cnt-deploy.git}
 CNT_REPO_REF=${CNT_REPO_REF:-main}
+# A private repository over HTTPS: the Secrets Manager secret holding its access token
+# (read with the instance role each time git asks; never written to disk, user data,
+# logs or .git/config). "" = a public repository.
+CNT_REPO_TOKEN_SECRET=${CNT_REPO_TOKEN_SECRET:-}
 # The team's OpenPGP public keys (ASCII-armored), pasted here in the launch template
 # ("" = the file /etc/cnt-deploy/trusted-keys.asc, which the cloud-init variant writes).
 CNT_TRUSTED_KEYS=${CNT_TRUSTED_KEYS:-}
@@ -48,7 +52,41 @@ aws_settings=$(env | grep -E '^AWS_(ENDPOINT_URL[A-Z_]*|EC2_METADATA_SERVICE_END
 echo "cnt-bootstrap: installing git and Python's venv"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -q -y --no-install-recommends git gpg gpg-agent python3-venv ca-certificates util-linux
+apt-get install -q -y --no-install-recommends git gpg gpg-agent python3-venv ca-certificates util-linux \
+  ${CNT_REPO_TOKEN_SECRET:+python3-boto3}
+
+if [ -n "$CNT_REPO_TOKEN_SECRET" ]; then
+  echo "cnt-bootstrap: git asks Secrets Manager ($CNT_REPO_TOKEN_SECRET) for the repository's token"
+  # Part of the launch template (trusted), not of the repository: it must work before the
+  # repository is cloned and verified. Debian's boto3, the instance role's credentials.
+  cat > /usr/local/sbin/cnt-git-credential <<'HELPER'
+#!/usr/bin/python3
+"""git credential helper (cnt-deploy): `cnt-git-credential SECRET get` prints the token
+held in Secrets Manager's SECRET, read with the instance role; stores nothing."""
+import os, sys, urllib.request
+import boto3
+if sys.argv[-1] != "get":
+    sys.exit(0)
+sys.stdin.read()
+region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+if not region:
+    imds = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://169.254.169.254").rstrip("/")
+    put = urllib.request.Request(imds + "/latest/api/token", method="PUT",
+                                 headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    token = urllib.request.urlopen(put, timeout=5).read().decode()
+    get = urllib.request.Request(imds + "/latest/meta-data/placement/region",
+                                 headers={"X-aws-ec2-metadata-token": token})
+    region = urllib.request.urlopen(get, timeout=5).read().decode().strip()
+endpoint = os.environ.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or os.environ.get("AWS_ENDPOINT_URL")
+client = boto3.client("secretsmanager", region_name=region, endpoint_url=endpoint or None)
+secret = client.get_secret_value(SecretId=sys.argv[1])["SecretString"].strip()
+print("username=x-access-token")
+print(f"password={secret}")
+HELPER
+  chmod 0755 /usr/local/sbin/cnt-git-credential
+  # System-wide (/etc/gitconfig): the helper's name and the secret's, never the token.
+  git config --system credential.helper "/usr/local/sbin/cnt-git-credential $CNT_REPO_TOKEN_SECRET"
+fi
 
 echo "cnt-bootstrap: installing the team's signing keys"
 keyring=/etc/cnt-deploy/gnupg
@@ -99,6 +137,7 @@ cat > /etc/cnt-deploy/pull.env <<SETTINGS
 # Written by the user data (bootstrap/user-data.sh); read by cnt-pull.
 CNT_REPO_URL=$CNT_REPO_URL
 CNT_REPO_REF=$CNT_REPO_REF
+CNT_REPO_TOKEN_SECRET=$CNT_REPO_TOKEN_SECRET
 CNT_ENVIRONMENT=$CNT_ENVIRONMENT
 CNT_PULL_INVENTORY=$CNT_PULL_INVENTORY
 CNT_LIFECYCLE_HOOK=$CNT_LIFECYCLE_HOOK

@@ -23,6 +23,7 @@ SERVICES = ["cnt-backend", "cnt-livekit-server", "cnt-voice-agent"]
 # What prepare stored in the emulated SSM / Secrets Manager (molecule/bootstrap/vars/bootstrap.yml,
 # the demo vault) and the vault of the pulled inventory.
 SECRETS = [
+    "ci-git-token-0123456789abcdef",
     "demo-redis-auth-token-0123456789",
     "ci-livekit-secret-from-ssm-0123456789abcdef",
     "ci-backend-secret-key-from-vault",
@@ -105,6 +106,21 @@ def test_secrets_come_from_ssm_and_the_vault_and_are_not_printed() -> None:
     log = app.file("/var/log/cnt-bootstrap.log").content_string
     assert "PLAY RECAP" in log
     assert secret_scan.leaks(log, SECRETS) == [], "a secret reached the bootstrap log"
+
+
+def test_the_private_repository_was_cloned_with_a_token_from_secrets_manager_stored_nowhere() -> None:
+    """The repository answers only to its token; the instances cloned it (git's credential
+    helper read the token from Secrets Manager with the instance role), and the token is in
+    no file and no log on the instance."""
+    assert requests.get(f"{DOUBLES}/static/cnt-deploy.git/info/refs", timeout=5).status_code == 401
+    attempts = requests.get(f"{DOUBLES}/_doubles/git-auth", timeout=5).json()
+    assert attempts["accepted"] > 0 and attempts["refused"] > 0, attempts
+    assert "cnt-git-credential cnt/ci/git-token" in app.file("/etc/gitconfig").content_string
+    token = "ci-git-token-0123456789abcdef"
+    for path in ("/etc/gitconfig", "/opt/cnt-deploy/repo/.git/config", "/etc/cnt-deploy/pull.env"):
+        assert token not in app.file(path).content_string, path
+    found = app.run(f"grep -rlF {token} /etc /opt/cnt-deploy/repo/.git /var/log /root /run/log 2>/dev/null")
+    assert found.stdout.strip() == "", found.stdout
 
 
 def test_auto_scaling_was_told_continue_for_the_healthy_instance_and_abandon_for_the_broken() -> None:

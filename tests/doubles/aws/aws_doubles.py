@@ -18,12 +18,17 @@ One process, two ports on the address given (the scenario network's gateway):
                            The instances' AWS_ENDPOINT_URL_AUTO_SCALING.
      /_doubles/lifecycle   the recorded completions (JSON), for the tests.
      /_doubles/imds        the metadata paths each caller asked for (JSON).
-     /static/...           files under --static (the git repository, wheels).
+     /static/...           files under --static (the git repository, wheels). With
+                           --git-token, the repository (*.git/...) answers only to HTTP
+                           basic auth with that token as the password (a private
+                           repository, as a git host serves it); the attempts are counted
+                           at /_doubles/git-auth.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 import http.server
 import json
@@ -45,6 +50,7 @@ class Doubles:
         self.instances = instances
         self.tokens: set[str] = set()
         self.lifecycle: list[dict] = []
+        self.git_auth = {"accepted": 0, "refused": 0}
         self.imds_log: dict[str, list[str]] = {}
         self.lock = threading.Lock()
 
@@ -66,6 +72,7 @@ class Doubles:
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     doubles: Doubles
+    git_token: str = ""
 
     def log_message(self, format: str, *args) -> None:
         print(f"{self.client_address[0]} {format % args}", flush=True)
@@ -133,6 +140,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         elif self.path == "/_doubles/lifecycle":
             with self.doubles.lock:
                 self.reply(200, json.dumps(self.doubles.lifecycle), "application/json")
+        elif self.path == "/_doubles/git-auth":
+            with self.doubles.lock:
+                self.reply(200, json.dumps(self.doubles.git_auth), "application/json")
         elif self.path == "/_doubles/imds":
             with self.doubles.lock:
                 self.reply(200, json.dumps(self.doubles.imds_log), "application/json")
@@ -144,11 +154,22 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def static(self, serve) -> None:
         """Files under --static, at /static/...; nothing else."""
-        if self.path.startswith("/static/"):
-            self.path = self.path.removeprefix("/static")
-            serve()
-        else:
+        if not self.path.startswith("/static/"):
             self.reply(404, "not found")
+            return
+        if self.git_token and ".git/" in self.path:
+            expected = "Basic " + base64.b64encode(f"x-access-token:{self.git_token}".encode()).decode()
+            given = self.headers.get("Authorization")
+            with self.doubles.lock:
+                self.doubles.git_auth["refused" if given != expected else "accepted"] += 1
+            if given != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="cnt-deploy"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        self.path = self.path.removeprefix("/static")
+        serve()
 
     # --- Auto Scaling's CompleteLifecycleAction (AWS query protocol)
     def do_POST(self) -> None:
@@ -230,11 +251,13 @@ def main() -> None:
     parser.add_argument("--moto-port", type=int, required=True)
     parser.add_argument("--instances", type=Path, required=True)
     parser.add_argument("--static", type=Path, required=True)
+    parser.add_argument("--git-token", default="", help="serve the repository only to this token (basic auth)")
     args = parser.parse_args()
 
     moto = ThreadedMotoServer(ip_address=args.bind, port=args.moto_port, verbose=False)
     moto.start()
     Handler.doubles = Doubles(f"http://{args.bind}:{args.moto_port}", args.instances)
+    Handler.git_token = args.git_token
     handler = functools.partial(Handler, directory=str(args.static))
     server = http.server.ThreadingHTTPServer((args.bind, args.port), handler)
     print(
