@@ -228,12 +228,11 @@ def cnt_mask_secrets(text: object, secrets: Iterable[object] = (), key: str = ""
             body = match.group(1) + match.group(2) + match.group(3) + mask(match.group(4))
         elif match := DOTENV_LINE.match(body):
             value = match.group(3)
-            if _open_quote(value):
-                # A value spanning lines: up to the line that closes its quote, masked whole.
-                while index < len(source) and _open_quote(value):
-                    value += "\n" + source[index].rstrip("\r\n")
-                    ending = source[index][len(source[index].rstrip("\r\n")) :]
-                    index += 1
+            # A value spanning lines: up to the line that closes its quote, masked whole.
+            while index < len(source) and _open_quote(value):
+                value += "\n" + source[index].rstrip("\r\n")
+                ending = source[index][len(source[index].rstrip("\r\n")) :]
+                index += 1
             if match.group(2) not in plain_keys:
                 body = match.group(1) + match.group(2) + "=" + mask(value)
             else:
