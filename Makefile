@@ -105,10 +105,17 @@ molecule: setup images wheels ## Every Molecule scenario (two lanes side by side
 	    done ) > reports/molecule/$$name.log 2>&1 & \
 	  pids+=($$!); names+=($$name); \
 	done; \
-	failed=0; \
+	failed=0; failures=(); \
 	for i in "$${!pids[@]}"; do \
 	  if wait $${pids[$$i]}; then status=passed; else status=FAILED; failed=1; fi; \
 	  echo "=== lane $${names[$$i]} $$status; its log:"; cat reports/molecule/$${names[$$i]}.log; \
+	  [ $$status = passed ] || failures+=(reports/molecule/$${names[$$i]}.log); \
+	done; \
+	for log in "$${failures[@]}"; do \
+	  echo "=== what failed in $$log (pytest's summary; the whole log is above)"; \
+	  grep -a -A40 "short test summary info" $$log | cut -c1-400 | head -60; \
+	  echo "=== the first assertion lines (pytest's E lines) in $$log"; \
+	  grep -a -E '(^|│.{0,8}) E  ' $$log | cut -c1-300 | head -40; \
 	done; \
 	exit $$failed
 
