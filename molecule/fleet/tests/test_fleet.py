@@ -68,6 +68,12 @@ SECRETS = [
 ]
 TEST_SECRETS: list[str] = []
 
+# moto's server on the controller stands in for SSM Parameter Store (the version store).
+_spec = importlib.util.spec_from_file_location("moto_helper", PROJECT / "tests/unit/moto_helper.py")
+_moto_helper = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_moto_helper)
+moto_server = _moto_helper.moto_server
+
 
 def plan_of(output: str) -> str:
     """The plan deploy.yml printed (its "Print the plan" task), whitespace folded (the
@@ -226,8 +232,9 @@ def test_dry_run_shows_masked_config_diffs_and_the_restarts_and_changes_nothing(
     assert plan.count("would restart") == 2, plan
     assert "DRY RUN (--check), nothing was changed: Plan: deploy" in flat
     assert "of demo-2 to local: 2 of 2 hosts change" in flat
-    # The rolling play enters no host in a dry run.
-    assert re.search(r"Roll the hosts whose plan changes something, batch by batch\] \** skipping: no hosts", flat)
+    # The rolling plays enter no host in a dry run.
+    assert re.search(r"Roll the canary \(one host\)\] \** skipping: no hosts", flat)
+    assert re.search(r"Roll the other hosts, batch by batch\] \** skipping: no hosts", flat)
     # And nothing changed: containers, files, audit logs, HAProxy (no host drained).
     assert fleet_state() == before
 
@@ -260,7 +267,7 @@ def test_a_host_failing_preflight_stops_the_rollout_before_any_host_changes(tmp_
     run = deploy("-e", "cnt_app_version=demo-2", extra_inventory=extra)
     assert run.returncode != 0
     assert "Preflight:" in run.stdout and "fleet-app-2" in run.stdout
-    assert "Roll the hosts" not in run.stdout
+    assert "PLAY [Deploy | Roll" not in run.stdout
     after = {n: (labels(n), app(n).file("/etc/cnt/backend.env").sha256sum) for n in APPS}
     assert after == before
     # No run left the deploy lock behind: the next deploy (below) takes it.
@@ -339,6 +346,33 @@ def test_rolling_redeploy_under_load_drops_no_request_and_every_client_reconnect
     assert load.requests >= 200
     # Served throughout, first the old version, then the new one.
     assert load.versions[0] == "demo-1" and load.versions[-1] == "demo-2"
+    # The canary first, alone: proven with the fleet while the other host still ran the
+    # old version (an event its python-socketio wrote into Redis reached both), baked,
+    # checked again; only then the other host.
+    assert (
+        "Order: canary fleet-app-1 first, verified with the fleet, baked 5 s; then batches of 1."
+        " On failure: revert the hosts already on demo-2 to demo-1"
+    ) in plan_of(run.stdout)
+    canary = json.loads((EPHEMERAL / "verify-canary.json").read_text())
+    assert canary["versions"] == {"fleet-app-1": "demo-2", "fleet-app-2": "demo-1"}
+    assert canary["socketio"] == {"expected": 2, "delivered": 2}
+    baked = json.loads((EPHEMERAL / "verify-bake.json").read_text())
+    assert baked["load_balancer"] == {h: "in service" for h in APPS}
+    order = [
+        run.stdout.index(marker)
+        for marker in (
+            "PLAY [Deploy | Roll the canary (one host)]",
+            "TASK [Bake (let the canary serve before the rest follow)]",
+            "PLAY [Deploy | Roll the other hosts, batch by batch]",
+            "PLAY [Deploy | Verify the fleet]",
+            "PLAY [Deploy | Release the lock, record the version, summarise]",
+        )
+    ]
+    assert order == sorted(order)
+    # Each host rolled once (the canary is not rolled again with the others).
+    run_id = re.search(r"cnt_deploy_run_id: (\S+)", run.stdout).group(1)
+    for name in APPS:
+        assert [line.endswith("result=deployed") for line in audit_of(name) if f"run={run_id} " in line] == [True]
     # Both backends restarted, so every client lost its connection once and came back.
     assert all(load.connects[i] >= 2 for i in range(load.clients)), load.connects
     assert all(connected_at_end.values()) and len(connected_at_end) == load.clients
@@ -397,19 +431,16 @@ def test_rollback_to_a_version_never_deployed_is_refused_before_anything_changes
     flat = " ".join(run.stdout.split())
     assert "demo-9 was never deployed on these hosts" in flat
     assert "Versions they deployed: demo-1, demo-2." in flat
-    assert "Roll the hosts" not in run.stdout
+    assert "PLAY [Deploy | Roll" not in run.stdout
     assert fleet_state() == before
 
 
 def test_rollback_under_load_drains_gates_audits_and_records_the_version(tmp_path):
     """rollback.yml back to demo-1, through the deploy path, with the version store on
     (moto's SSM on the controller stands in for Parameter Store)."""
-    spec = importlib.util.spec_from_file_location("moto_helper", PROJECT / "tests/unit/moto_helper.py")
-    moto_helper = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(moto_helper)
     aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
     errors_before = haproxy_errors()
-    with moto_helper.moto_server(tmp_path / "moto.log") as endpoint, Load() as load:
+    with moto_server(tmp_path / "moto.log") as endpoint, Load() as load:
         time.sleep(3)
         run = deploy(
             "-e", "cnt_app_version=demo-1", "-e", "cnt_version_store=ssm", "-e", "cnt_aws_region=us-east-1",
@@ -438,6 +469,57 @@ def test_rollback_under_load_drains_gates_audits_and_records_the_version(tmp_pat
         assert "action=rollback version=demo-1 result=deployed" in last
     report = json.loads(REPORT.read_text())
     assert report["socketio"] == {"expected": 2, "delivered": 2}
+    # Recorded only once the whole fleet passed its verification.
+    verified = run.stdout.index("PLAY [Deploy | Verify the fleet]")
+    assert verified < run.stdout.index("TASK [Record the version", verified)
+
+
+def test_a_version_whose_second_host_fails_reverts_the_fleet_under_load_and_keeps_the_version_store(tmp_path):
+    """demo-2 with a setting fleet-app-2's backend cannot start with: the canary
+    (fleet-app-1) rolls, passes, bakes; fleet-app-2 fails its health gate and rolls back by
+    itself; the revert takes fleet-app-1 back to demo-1, drained. Under load, through
+    HAProxy: 0 failed requests, HAProxy's counters unchanged, the version store unchanged.
+    First, a --limit run: it never writes the environment's version."""
+    aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    store = ("-e", "cnt_version_store=ssm", "-e", "cnt_aws_region=us-east-1")
+    extra = tmp_path / "second-host-broken.yml"
+    broken = {"cnt_backend_env": {"SECRET_KEY": "{{ vault_cnt_backend_secret_key }}", "LOG_LEVEL": "bogus"}}
+    extra.write_text(yaml.safe_dump({"all": {"hosts": {"fleet-app-2": broken}}}))
+    with moto_server(tmp_path / "moto.log") as endpoint:
+        env = {**aws, "AWS_ENDPOINT_URL": endpoint}
+        ssm = boto3.client("ssm", endpoint_url=endpoint, **{k.lower(): v for k, v in aws.items() if "KEY" in k},
+                           region_name="us-east-1")  # fmt: skip
+        limited = deploy("--limit", "fleet-app-1", *store, env=env)
+        assert limited.returncode == 0, limited.stdout[-3000:]
+        assert ssm.describe_parameters()["Parameters"] == []
+        ssm.put_parameter(Name="/cnt/local/app_version", Value="demo-1", Type="String")
+        errors_before = haproxy_errors()
+        with Load() as load:
+            time.sleep(3)
+            run = deploy("-e", "cnt_app_version=demo-2", "-e", "cnt_backend_health_timeout=15", *store,
+                         extra_inventory=extra, env=env)  # fmt: skip
+            time.sleep(5)
+        recorded = ssm.get_parameter(Name="/cnt/local/app_version")["Parameter"]
+    assert run.returncode != 0
+    flat = " ".join(run.stdout.split())
+    assert "On failure: revert the hosts already on demo-2 to demo-1" in plan_of(run.stdout)
+    assert "Deploying demo-2 to fleet-app-2 failed" in flat
+    assert "Reverted to demo-1: fleet-app-1. The version store is unchanged." in flat
+    assert (recorded["Value"], recorded["Version"]) == ("demo-1", 1)
+    # The canary had served demo-2; every host runs demo-1 again.
+    assert "demo-2" in load.versions and load.versions[-1] == "demo-1"
+    for name in APPS:
+        assert {s: labels(name)[s]["cnt.version"] for s in ("cnt-backend", "cnt-voice-agent")} == {
+            "cnt-backend": "demo-1",
+            "cnt-voice-agent": "demo-1",
+        }
+    assert load.failures == [] and load.requests >= 200
+    assert haproxy_errors() == errors_before
+    assert "action=revert version=demo-1 result=deployed" in last_audit("fleet-app-1")
+    assert "version=demo-2 result=failed" in last_audit("fleet-app-2")
+    assert "MAINT" not in testinfra.get_host("docker://fleet-lb").check_output(
+        "python3 -c " + shlex.quote(HAPROXY_STATUS)
+    )
 
 
 # Drift: what a person or a crash changed on the hosts behind the deploy's back. Each
@@ -462,6 +544,10 @@ def containers(name: str) -> dict[str, tuple[str, bool] | None]:
     out = app(name).check_output("docker ps -a --no-trunc --format '{{.Names}} {{.ID}} {{.State}}'")
     found = {n: (i, state == "running") for n, i, state in (line.split() for line in out.splitlines())}
     return {s: found.get(s) for s in SERVICES}
+
+
+def audit_of(name: str) -> list[str]:
+    return app(name).file("/var/log/cnt-deploy.log").content_string.splitlines()
 
 
 def last_audit(name: str) -> str:
@@ -577,8 +663,9 @@ def test_two_concurrent_deploys_the_second_is_refused_naming_the_holder_and_chan
     rolls; the second is refused at its first host, naming the first, and changes nothing."""
     log = tmp_path / "first.log"
     with log.open("w") as out:
+        # Its canary bakes long enough for the second run to plan, however loaded the machine.
         first = subprocess.Popen(
-            playbook_command("deploy.yml", ("-e", "cnt_app_version=demo-2")),
+            playbook_command("deploy.yml", ("-e", "cnt_app_version=demo-2", "-e", "cnt_deploy_bake_seconds=90")),
             cwd=PROJECT,
             env=playbook_env(),
             stdout=out,
@@ -587,8 +674,8 @@ def test_two_concurrent_deploys_the_second_is_refused_naming_the_holder_and_chan
         )
         try:
             deadline = time.monotonic() + 600
-            # The first run holds the lock once its first host is being applied.
-            while "TASK [Apply the host sequence]" not in log.read_text() and first.poll() is None:
+            # The first run holds the lock from its canary on; it bakes the canary now.
+            while "TASK [Bake (let the canary serve" not in log.read_text() and first.poll() is None:
                 assert time.monotonic() < deadline, "the first deploy never reached its first host"
                 time.sleep(1)
             second = deploy("-e", "cnt_app_version=demo-2")
