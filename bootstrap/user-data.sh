@@ -45,6 +45,95 @@ chmod 0600 /var/log/cnt-bootstrap.log
 exec > >(tee -a /var/log/cnt-bootstrap.log) 2>&1
 echo "cnt-bootstrap: start $(date -u +%FT%TZ)"
 
+# Completes this instance's launch lifecycle action with Python's standard library
+# alone, so it works when apt, pip or git is what failed. Part of the launch template.
+cat > /usr/local/sbin/cnt-lifecycle <<'LIFECYCLE'
+#!/usr/bin/python3
+"""cnt-lifecycle HOOK RESULT (cnt-deploy user data): complete this instance's launch
+lifecycle action (CONTINUE or ABANDON). The instance, its region and the instance role's
+credentials come from IMDSv2; its group from DescribeAutoScalingInstances; both calls
+are signed with SigV4. Standard library only."""
+import datetime, hashlib, hmac, json, os, sys, urllib.error, urllib.parse, urllib.request
+
+
+def imds(path, token=None, method="GET"):
+    base = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://169.254.169.254").rstrip("/")
+    headers = {"X-aws-ec2-metadata-token": token} if token else {"X-aws-ec2-metadata-token-ttl-seconds": "300"}
+    request = urllib.request.Request(base + path, headers=headers, method=method)
+    return urllib.request.urlopen(request, timeout=5).read().decode().strip()
+
+
+def sign(method, url, body, region, credentials, now):
+    """The headers of an AWS query-protocol call to Auto Scaling, signed with SigV4."""
+    parts = urllib.parse.urlsplit(url)
+    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    headers = {"content-type": "application/x-www-form-urlencoded; charset=utf-8", "host": parts.netloc,
+               "x-amz-date": amz_date}
+    if credentials.get("Token"):
+        headers["x-amz-security-token"] = credentials["Token"]
+    names = ";".join(sorted(headers))
+    canonical = "\n".join([method, parts.path or "/", parts.query,
+                           *(f"{name}:{headers[name]}" for name in sorted(headers)), "", names,
+                           hashlib.sha256(body.encode()).hexdigest()])
+    scope = f"{day}/{region}/autoscaling/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + credentials["SecretAccessKey"]).encode()
+    for part in (day, region, "autoscaling", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={credentials['AccessKeyId']}/{scope}, "
+                                f"SignedHeaders={names}, Signature={signature}")
+    return headers
+
+
+def call(endpoint, region, credentials, params):
+    body = urllib.parse.urlencode({**params, "Version": "2011-01-01"})
+    url = endpoint.rstrip("/") + "/"
+    headers = sign("POST", url, body, region, credentials, datetime.datetime.now(datetime.timezone.utc))
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        return urllib.request.urlopen(request, timeout=10).read().decode()
+    except urllib.error.HTTPError as error:
+        sys.exit(f"cnt-lifecycle: {params['Action']} refused: {error.read().decode()[:500]}")
+
+
+def main():
+    hook, result = sys.argv[1], sys.argv[2]
+    token = imds("/latest/api/token", method="PUT")
+    instance = imds("/latest/meta-data/instance-id", token)
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or imds("/latest/meta-data/placement/region", token)
+    role = imds("/latest/meta-data/iam/security-credentials/", token).splitlines()[0]
+    credentials = json.loads(imds("/latest/meta-data/iam/security-credentials/" + role, token))
+    endpoint = (os.environ.get("AWS_ENDPOINT_URL_AUTO_SCALING") or os.environ.get("AWS_ENDPOINT_URL")
+                or f"https://autoscaling.{region}.amazonaws.com")
+    described = call(endpoint, region, credentials,
+                     {"Action": "DescribeAutoScalingInstances", "InstanceIds.member.1": instance})
+    group = described.split("<AutoScalingGroupName>", 1)[1].split("</AutoScalingGroupName>", 1)[0]
+    call(endpoint, region, credentials, {"Action": "CompleteLifecycleAction", "AutoScalingGroupName": group,
+                                         "LifecycleHookName": hook, "InstanceId": instance,
+                                         "LifecycleActionResult": result})
+    print(f"cnt-lifecycle: {instance} in {group}: {hook} completed with {result}")
+
+
+if __name__ == "__main__":
+    main()
+LIFECYCLE
+chmod 0755 /usr/local/sbin/cnt-lifecycle
+
+# Fail early, tell Auto Scaling: any failure before ansible-pull takes over (apt, pip,
+# git, a refused signature) completes the launch action with ABANDON, so the group
+# replaces the instance now instead of at the hook's timeout. From the first
+# ansible-pull run on, local.yml (and cnt-pull before it) answers.
+handed_over=false
+abandon() {
+  local status=$?
+  if [ "$status" -ne 0 ] && ! $handed_over && [ -n "$CNT_LIFECYCLE_HOOK" ]; then
+    echo "cnt-bootstrap: FAILED (exit $status) before ansible-pull: lifecycle action ABANDON"
+    /usr/local/sbin/cnt-lifecycle "$CNT_LIFECYCLE_HOOK" ABANDON || echo "cnt-bootstrap: could not complete the lifecycle action" >&2
+  fi
+}
+trap abandon EXIT
+
 # AWS SDK settings to keep for later runs: endpoints (tests: the emulator) and IMDS.
 export AWS_EC2_METADATA_SERVICE_ENDPOINT=${AWS_EC2_METADATA_SERVICE_ENDPOINT:-$CNT_IMDS_URL}
 aws_settings=$(env | grep -E '^AWS_(ENDPOINT_URL[A-Z_]*|EC2_METADATA_SERVICE_ENDPOINT|DEFAULT_REGION)=' || true)
@@ -150,5 +239,6 @@ SETTINGS
 umask 022
 
 echo "cnt-bootstrap: first ansible-pull run"
+handed_over=true
 "$CNT_PULL_HOME/repo/roles/cnt_pull/files/cnt-pull" --first-boot
 echo "cnt-bootstrap: done $(date -u +%FT%TZ)"

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import boto3
@@ -345,3 +346,58 @@ def test_the_instance_published_its_ssh_host_keys_and_a_controller_trusts_only_t
     assert unknown.returncode != 0
     assert "No SSH host key published for stranger under /cnt/staging/ssh-host-keys" in " ".join(unknown.stdout.split())
     assert "ok: [bootstrap-app-ssh]" not in unknown.stdout
+
+
+def test_a_user_data_step_failing_before_ansible_abandons_the_launch() -> None:
+    """A new instance whose package step fails (pip finds none of the pinned wheels): the
+    user data's trap completes the launch action with ABANDON at once (its own
+    cnt-lifecycle: standard library only), instead of waiting for the hook's timeout.
+    Auto Scaling launches it into the broken environment's group; the metadata double
+    answers for it at bootstrap-broken's address."""
+    group = "cnt-ci-broken-app"
+    autoscaling = boto3.client(
+        "autoscaling",
+        endpoint_url="http://172.30.59.1:5302",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=2)
+    members = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    (new,) = {i["InstanceId"] for i in members["Instances"]} - {instance_id("172.30.59.12")}
+    instances = EPHEMERAL / "aws-instances.json"
+    saved = instances.read_text()
+    mapping = json.loads(saved)
+    mapping["172.30.59.12"]["instance-id"] = new
+    instances.write_text(json.dumps(mapping))
+    env = {
+        "CNT_REPO_URL": f"{DOUBLES}/static/cnt-deploy.git",
+        "CNT_REPO_TOKEN_SECRET": "cnt/ci/git-token",
+        "CNT_PULL_INVENTORY": "molecule/bootstrap/pull/%s/hosts.yml",
+        "CNT_LIFECYCLE_HOOK": "cnt-launch",
+        # The broken package step: no wheel to install from.
+        "CNT_PIP_OPTIONS": "--no-index --find-links /nonexistent",
+        "CNT_PULL_HOME": "/opt/cnt-deploy-second",
+        "CNT_IMDS_URL": DOUBLES,
+        "CNT_TRUSTED_KEYS": (EPHEMERAL / "trusted-keys.asc").read_text(),
+        "AWS_ENDPOINT_URL": "http://172.30.59.1:5302",
+        "AWS_ENDPOINT_URL_AUTO_SCALING": DOUBLES,
+    }
+    try:
+        script = str(PROJECT / "bootstrap/user-data.sh")
+        subprocess.run(["docker", "cp", script, "bootstrap-broken:/root/user-data.sh"], check=True)
+        exec_env = [f"--env={k}={v}" for k, v in env.items()]
+        command = ["docker", "exec", *exec_env, "bootstrap-broken", "bash", "/root/user-data.sh"]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    finally:
+        instances.write_text(saved)
+    assert run.returncode != 0
+    # The log the user data keeps (its tee may finish after the script exits).
+    time.sleep(2)
+    log = broken.file("/var/log/cnt-bootstrap.log").content_string.split("cnt-bootstrap: start")[-1]
+    assert "cnt-bootstrap: FAILED (exit 1) before ansible-pull: lifecycle action ABANDON" in log, log[-3000:]
+    assert f"cnt-lifecycle: {new} in {group}: cnt-launch completed with ABANDON" in log, log[-3000:]
+    # Nothing after the failing step ran: no first ansible-pull run.
+    assert "first ansible-pull run" not in log and "cnt-pull: ansible-pull of" not in log
+    completed = [(r["group"], r["hook"], r["result"], r["accepted"]) for r in lifecycle() if r["instance"] == new]
+    assert completed == [(group, "cnt-launch", "ABANDON", True)]

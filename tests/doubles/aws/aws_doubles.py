@@ -15,6 +15,7 @@ One process, two ports on the address given (the scenario network's gateway):
                            implement it): checked against moto (the group exists, the
                            instance is in it, the hook is its launch hook) and recorded;
                            a second completion for one instance is refused, as AWS does.
+                           Any other Auto Scaling action is forwarded to moto.
                            The instances' AWS_ENDPOINT_URL_AUTO_SCALING.
      /_doubles/lifecycle   the recorded completions (JSON), for the tests.
      /_doubles/imds        the metadata paths each caller asked for (JSON).
@@ -35,7 +36,9 @@ import json
 import secrets
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -174,11 +177,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     # --- Auto Scaling's CompleteLifecycleAction (AWS query protocol)
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
-        form = {k: v[0] for k, v in urllib.parse.parse_qs(self.rfile.read(length).decode()).items()}
+        body = self.rfile.read(length)
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
         if form.get("Action") != "CompleteLifecycleAction":
-            self.error(
-                "InvalidAction", f"this test double only answers CompleteLifecycleAction, not {form.get('Action')}"
-            )
+            self.forward(body)
             return
         region = self.region()
         record = {
@@ -205,6 +207,16 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             "</CompleteLifecycleActionResponse>",
             "text/xml",
         )
+
+    def forward(self, body: bytes) -> None:
+        """Any other Auto Scaling action (DescribeAutoScalingInstances...) goes to moto as sent."""
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+        request = urllib.request.Request(self.doubles.moto_url + "/", data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                self.reply(answer.status, answer.read(), answer.headers.get("Content-Type", "text/xml"))
+        except urllib.error.HTTPError as error:
+            self.reply(error.code, error.read(), error.headers.get("Content-Type", "text/xml"))
 
     def region(self) -> str:
         # From the request's signature: Credential=KEY/DATE/REGION/autoscaling/aws4_request
