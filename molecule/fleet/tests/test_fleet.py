@@ -493,11 +493,16 @@ def test_a_version_whose_second_host_fails_reverts_the_fleet_under_load_and_keep
         assert limited.returncode == 0, limited.stdout[-3000:]
         assert ssm.describe_parameters()["Parameters"] == []
         ssm.put_parameter(Name="/cnt/local/app_version", Value="demo-1", Type="String")
+        # Images of a version older than the hosts' last two: a host that rolls removes them.
+        for name in APPS:
+            app(name).check_output(
+                f"docker tag cnt-backend:demo-1 {OLD[0]} && docker tag cnt-voice-agent:demo-1 {OLD[1]}"
+            )
         errors_before = haproxy_errors()
         with Load() as load:
             time.sleep(3)
-            run = deploy("-e", "cnt_app_version=demo-2", "-e", "cnt_backend_health_timeout=15", *store,
-                         extra_inventory=extra, env=env)  # fmt: skip
+            knobs = ("-e", "cnt_backend_health_timeout=15", "-e", "cnt_image_keep=2")
+            run = deploy("-e", "cnt_app_version=demo-2", *knobs, *store, extra_inventory=extra, env=env)
             time.sleep(5)
         recorded = ssm.get_parameter(Name="/cnt/local/app_version")["Parameter"]
     assert run.returncode != 0
@@ -520,6 +525,20 @@ def test_a_version_whose_second_host_fails_reverts_the_fleet_under_load_and_keep
     assert "MAINT" not in testinfra.get_host("docker://fleet-lb").check_output(
         "python3 -c " + shlex.quote(HAPROXY_STATUS)
     )
+    # fleet-app-1 rolled (twice): it keeps its last two versions' images, the older ones
+    # are gone; fleet-app-2 failed before that step and keeps everything.
+    assert image_tags("fleet-app-1") >= {"cnt-backend:demo-1", "cnt-backend:demo-2", "cnt-voice-agent:demo-2"}
+    assert image_tags("fleet-app-1").isdisjoint(OLD)
+    assert image_tags("fleet-app-2") >= set(OLD)
+    for name in APPS:
+        app(name).run(f"docker rmi {OLD[0]} {OLD[1]}")
+
+
+OLD = ("cnt-backend:demo-0", "cnt-voice-agent:demo-0")
+
+
+def image_tags(name: str) -> set[str]:
+    return set(app(name).check_output("docker images --format '{{.Repository}}:{{.Tag}}'").split())
 
 
 # Drift: what a person or a crash changed on the hosts behind the deploy's back. Each
