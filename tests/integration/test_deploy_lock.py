@@ -1,6 +1,7 @@
 """The deploy lock (roles/cnt_rollout) in a real TLS + AUTH Redis: one run holds it, a
 second run is refused naming the holder, the holder renews and releases it, a break takes
-it over. The lock's key and value are read back with redis-py."""
+it over; ansible-pull runs share it with each other, never with a deploy, and wait for
+it. The lock's key and value are read back with redis-py."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,52 @@ def test_a_run_whose_lock_expired_can_neither_renew_nor_release_the_next_runs_lo
     assert renew.returncode != 0 and "run-b actor=operator-a" in renew.stdout
     assert run("unlock", "run-a").returncode == 0
     assert client.get(KEY).decode() == value and client.ttl(KEY) > 0
+
+
+def test_pulls_share_the_lock_with_each_other_never_with_a_deploy(lock):
+    """ansible-pull runs (local.yml) take it in shared mode: two at once, while a deploy is
+    refused naming them; a pull started while a deploy holds it waits, and goes on once
+    the deploy released it."""
+    run, client = lock
+    shared = ("-e", "cnt_rollout_lock_shared=true")
+    assert run("lock", "pull-a", *shared).returncode == 0
+    assert run("lock", "pull-b", *shared).returncode == 0
+    holders = [m.decode() for m in client.zrange(KEY + ":shared", 0, -1)]
+    assert sorted(h.split()[0] for h in holders) == ["pull-a", "pull-b"]
+    assert client.get(KEY) is None
+
+    deploy = run("lock", "run-d")
+    assert deploy.returncode != 0
+    assert "pull-a actor=operator-a" in deploy.stdout and "pull-b actor=operator-a" in deploy.stdout
+    assert client.get(KEY) is None
+
+    assert run("unlock", "pull-a", *shared).returncode == 0
+    assert run("unlock", "pull-b", *shared).returncode == 0
+    assert client.zcard(KEY + ":shared") == 0
+    assert run("lock", "run-d").returncode == 0
+
+    refused = run("lock", "pull-c", *shared)
+    assert refused.returncode != 0 and "run-d actor=operator-a" in refused.stdout
+    assert client.zcard(KEY + ":shared") == 0
+
+    assert run("unlock", "run-d").returncode == 0
+
+
+def test_a_pull_waits_while_a_deploy_holds_the_lock_then_takes_it(lock):
+    run, client = lock
+    client.set(KEY, "run-e actor=someone version=v2", ex=1800)
+    results: dict = {}
+
+    def pull() -> None:
+        results["pull"] = run("lock", "pull-w", "-e", "cnt_rollout_lock_shared=true", "-e", "cnt_rollout_lock_wait=60")
+
+    thread = threading.Thread(target=pull)
+    thread.start()
+    time.sleep(15)
+    assert client.zcard(KEY + ":shared") == 0, "the pull must wait while the deploy holds the lock"
+    client.delete(KEY)
+    thread.join(timeout=90)
+    assert results["pull"].returncode == 0, results["pull"].stdout
+    assert "FAILED - RETRYING" in results["pull"].stdout
+    assert [m.decode().split()[0] for m in client.zrange(KEY + ":shared", 0, -1)] == ["pull-w"]
+    client.delete(KEY + ":shared")

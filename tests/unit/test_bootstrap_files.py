@@ -15,8 +15,11 @@ USER_DATA = ROOT / "bootstrap" / "user-data.sh"
 
 
 def pins(path: Path) -> dict[str, str]:
+    """name: version for each `name==version` line, following `-r other-file`."""
     found = {}
     for line in path.read_text().splitlines():
+        if line.startswith("-r "):
+            found.update(pins(path.parent / line.split(maxsplit=1)[1]))
         match = re.match(r"^([A-Za-z0-9_.\[\]-]+)==(\S+)", line.strip())
         if match:
             found[match.group(1).lower()] = match.group(2)

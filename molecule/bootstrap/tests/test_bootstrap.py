@@ -9,10 +9,12 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import boto3
+import redis
 import requests
 import testinfra
 import yaml
@@ -20,6 +22,8 @@ import yaml
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
 DOUBLES = "http://172.30.59.1:5301"
+MOTO = "http://172.30.59.1:5302"
+TESTING_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 SERVICES = ["cnt-backend", "cnt-livekit-server", "cnt-voice-agent"]
 # What prepare stored in the emulated SSM / Secrets Manager (molecule/bootstrap/vars/bootstrap.yml,
 # the demo vault) and the vault of the pulled inventory.
@@ -348,6 +352,87 @@ def test_the_instance_published_its_ssh_host_keys_and_a_controller_trusts_only_t
     assert "ok: [bootstrap-app-ssh]" not in unknown.stdout
 
 
+def scale_out(group: str, address: str) -> tuple[str, str]:
+    """A new instance in the group (moto launches it), answered for by the metadata double
+    at a test host's address. Returns its ID and the double's previous mapping."""
+    autoscaling = boto3.client("autoscaling", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
+    members = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    before = {i["InstanceId"] for i in members["Instances"]}
+    autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=len(before) + 1)
+    members = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    (new,) = {i["InstanceId"] for i in members["Instances"]} - before
+    instances = EPHEMERAL / "aws-instances.json"
+    saved = instances.read_text()
+    mapping = json.loads(saved)
+    mapping[address]["instance-id"] = new
+    instances.write_text(json.dumps(mapping))
+    return new, saved
+
+
+def test_an_instance_launched_while_a_deploy_holds_the_lock_waits_then_runs_the_version_it_recorded(tmp_path) -> None:
+    """A deploy of demo-1b holds the fleet's lock (in the fleet's Redis, TLS + AUTH) when
+    Auto Scaling launches an instance: its first ansible-pull waits, holding nothing;
+    the deploy records demo-1b and releases the lock; the instance then takes its share
+    of the lock, reads demo-1b, runs it, completes its launch action with CONTINUE and
+    releases its share."""
+    ssm = boto3.client("ssm", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
+
+    def parameter(name: str) -> str:
+        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text(parameter("/cnt/staging/redis_ca_cert"))
+    fleet = redis.Redis(
+        host="172.30.59.10",
+        port=6379,
+        password=parameter("/cnt/staging/redis_auth_token"),
+        ssl=True,
+        ssl_ca_certs=str(ca),
+    )
+    lock = "cnt:deploy-lock:staging"
+    # What the deploy rolls out: a new tag of the same images (no registry here).
+    app.check_output(
+        "docker tag cnt-backend:demo-1 cnt-backend:demo-1b && docker tag cnt-voice-agent:demo-1 cnt-voice-agent:demo-1b"
+    )
+    fleet.set(lock, "run-deploy-1b actor=operator version=demo-1b since=now", ex=600)
+    new, saved = scale_out("cnt-ci-bootstrap-app", "172.30.59.11")
+    try:
+        pull = subprocess.Popen(
+            # Unbuffered: ansible-pull passes the playbook's output on as it comes.
+            ["docker", "exec", "-e", "PYTHONUNBUFFERED=1", "bootstrap-app", "/usr/local/sbin/cnt-pull", "--first-boot"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(pull.stdout), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 600
+        while not any("RETRYING: [localhost]: lock | Take the deploy lock" in line for line in lines):
+            assert pull.poll() is None, "".join(lines)[-3000:]
+            assert time.monotonic() < deadline, "the pull never reached the lock"
+            time.sleep(1)
+        # It waits, holding nothing.
+        time.sleep(12)
+        assert pull.poll() is None and fleet.zcard(lock + ":shared") == 0
+        # The deploy verified the fleet, records its version, releases the lock.
+        ssm.put_parameter(Name="/cnt/ci-bootstrap/app_version", Value="demo-1b", Type="String", Overwrite=True)
+        fleet.delete(lock)
+        pull.wait(timeout=900)
+        reader.join(timeout=30)
+        output = "".join(lines)
+    finally:
+        (EPHEMERAL / "aws-instances.json").write_text(saved)
+        ssm.put_parameter(Name="/cnt/ci-bootstrap/app_version", Value="demo-1", Type="String", Overwrite=True)
+    assert pull.returncode == 0, output[-3000:]
+    assert "Wait while a deploy rolls the fleet" in output
+    assert "staging runs demo-1b (recorded in SSM /cnt/ci-bootstrap/app_version)" in " ".join(output.split())
+    for name in ("cnt-backend", "cnt-voice-agent"):
+        assert container(app, name)["Config"]["Labels"]["cnt.version"] == "demo-1b"
+    completed = [(r["hook"], r["result"], r["accepted"]) for r in lifecycle() if r["instance"] == new]
+    assert completed == [("cnt-launch", "CONTINUE", True)]
+    assert fleet.zcard(lock + ":shared") == 0 and fleet.get(lock) is None
+    assert secret_scan.leaks(output, SECRETS) == []
+
+
 def test_a_user_data_step_failing_before_ansible_abandons_the_launch() -> None:
     """A new instance whose package step fails (pip finds none of the pinned wheels): the
     user data's trap completes the launch action with ABANDON at once (its own
@@ -355,21 +440,7 @@ def test_a_user_data_step_failing_before_ansible_abandons_the_launch() -> None:
     Auto Scaling launches it into the broken environment's group; the metadata double
     answers for it at bootstrap-broken's address."""
     group = "cnt-ci-broken-app"
-    autoscaling = boto3.client(
-        "autoscaling",
-        endpoint_url="http://172.30.59.1:5302",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=2)
-    members = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
-    (new,) = {i["InstanceId"] for i in members["Instances"]} - {instance_id("172.30.59.12")}
-    instances = EPHEMERAL / "aws-instances.json"
-    saved = instances.read_text()
-    mapping = json.loads(saved)
-    mapping["172.30.59.12"]["instance-id"] = new
-    instances.write_text(json.dumps(mapping))
+    new, saved = scale_out(group, "172.30.59.12")
     env = {
         "CNT_REPO_URL": f"{DOUBLES}/static/cnt-deploy.git",
         "CNT_REPO_TOKEN_SECRET": "cnt/ci/git-token",
@@ -390,7 +461,7 @@ def test_a_user_data_step_failing_before_ansible_abandons_the_launch() -> None:
         command = ["docker", "exec", *exec_env, "bootstrap-broken", "bash", "/root/user-data.sh"]
         run = subprocess.run(command, capture_output=True, text=True, timeout=600)
     finally:
-        instances.write_text(saved)
+        (EPHEMERAL / "aws-instances.json").write_text(saved)
     assert run.returncode != 0
     # The log the user data keeps (its tee may finish after the script exits).
     time.sleep(2)
