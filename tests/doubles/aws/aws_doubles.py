@@ -10,14 +10,22 @@ One process, two ports on the address given (the scenario network's gateway):
                            it), answered per caller: the instance whose address is the
                            caller's in --instances (a JSON file, read on each request:
                            {"172.30.59.11": {"instance-id": ..., "local-ipv4": ...}}).
-                           It also serves instance-role credentials, as IMDS does.
-     POST /                Auto Scaling's CompleteLifecycleAction (moto 5.2.5 does not
-                           implement it): checked against moto (the group exists, the
-                           instance is in it, the hook is its launch hook) and recorded;
-                           a second completion for one instance is refused, as AWS does.
+                           It also serves instance-role credentials, as IMDS does, and
+                           autoscaling/target-lifecycle-state (InService until a test
+                           sets another: Auto Scaling's side of a scale-in).
+     POST /                Auto Scaling's CompleteLifecycleAction and
+                           RecordLifecycleActionHeartbeat (moto 5.2.5 implements neither):
+                           checked against moto (the group exists, the instance is in it,
+                           the hook is its hook for the transition the instance is in:
+                           terminating once its target state is Terminated, launching
+                           before) and recorded; an action completed once takes no
+                           second completion nor heartbeat, as AWS refuses them.
                            Any other Auto Scaling action is forwarded to moto.
                            The instances' AWS_ENDPOINT_URL_AUTO_SCALING.
      /_doubles/lifecycle   the recorded completions (JSON), for the tests.
+     /_doubles/heartbeats  the recorded heartbeats (JSON).
+     POST /_doubles/target-lifecycle-state  {"instance": ID, "state": "Terminated"}: what
+                           the instance's metadata says Auto Scaling is taking it to.
      /_doubles/imds        the metadata paths each caller asked for (JSON).
      /static/...           files under --static (the git repository, wheels). With
                            --git-token, the repository (*.git/...) answers only to HTTP
@@ -53,6 +61,8 @@ class Doubles:
         self.instances = instances
         self.tokens: set[str] = set()
         self.lifecycle: list[dict] = []
+        self.heartbeats: list[dict] = []
+        self.target_states: dict[str, str] = {}
         self.git_auth = {"accepted": 0, "refused": 0}
         self.imds_log: dict[str, list[str]] = {}
         self.lock = threading.Lock()
@@ -130,6 +140,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
                 }
             ),
         }
+        with self.doubles.lock:
+            values["autoscaling/target-lifecycle-state"] = self.doubles.target_states.get(
+                instance["instance-id"], "InService"
+            )
         if "public-ipv4" in instance:
             values["public-ipv4"] = instance["public-ipv4"]
         if path not in values:
@@ -143,6 +157,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         elif self.path == "/_doubles/lifecycle":
             with self.doubles.lock:
                 self.reply(200, json.dumps(self.doubles.lifecycle), "application/json")
+        elif self.path == "/_doubles/heartbeats":
+            with self.doubles.lock:
+                self.reply(200, json.dumps(self.doubles.heartbeats), "application/json")
         elif self.path == "/_doubles/git-auth":
             with self.doubles.lock:
                 self.reply(200, json.dumps(self.doubles.git_auth), "application/json")
@@ -174,12 +191,19 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.path = self.path.removeprefix("/static")
         serve()
 
-    # --- Auto Scaling's CompleteLifecycleAction (AWS query protocol)
+    # --- Auto Scaling's lifecycle actions (AWS query protocol); the tests' controls
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
+        if self.path == "/_doubles/target-lifecycle-state":
+            wanted = json.loads(body)
+            with self.doubles.lock:
+                self.doubles.target_states[wanted["instance"]] = wanted["state"]
+            self.reply(200, json.dumps(wanted), "application/json")
+            return
         form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
-        if form.get("Action") != "CompleteLifecycleAction":
+        action = form.get("Action")
+        if action not in ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat"):
             self.forward(body)
             return
         region = self.region()
@@ -190,21 +214,22 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             "group": form.get("AutoScalingGroupName"),
             "hook": form.get("LifecycleHookName"),
             "instance": form.get("InstanceId"),
-            "result": form.get("LifecycleActionResult"),
         }
+        if action == "CompleteLifecycleAction":
+            record["result"] = form.get("LifecycleActionResult")
         problem = self.check(record, region)
         record["accepted"] = problem is None
         record["problem"] = problem
         with self.doubles.lock:
-            self.doubles.lifecycle.append(record)
+            (self.doubles.lifecycle if action == "CompleteLifecycleAction" else self.doubles.heartbeats).append(record)
         if problem:
             self.error("ValidationError", problem)
             return
         self.reply(
             200,
-            f'<CompleteLifecycleActionResponse xmlns="{XMLNS}"><CompleteLifecycleActionResult/>'
+            f'<{action}Response xmlns="{XMLNS}"><{action}Result/>'
             f"<ResponseMetadata><RequestId>{secrets.token_hex(8)}</RequestId></ResponseMetadata>"
-            "</CompleteLifecycleActionResponse>",
+            f"</{action}Response>",
             "text/xml",
         )
 
@@ -227,7 +252,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             return "us-east-1"
 
     def check(self, record: dict, region: str) -> str | None:
-        if record["result"] not in ("CONTINUE", "ABANDON"):
+        if "result" in record and record["result"] not in ("CONTINUE", "ABANDON"):
             return f"LifecycleActionResult must be CONTINUE or ABANDON, not {record['result']}"
         client = self.doubles.autoscaling(region)
         groups = client.describe_auto_scaling_groups(AutoScalingGroupNames=[record["group"] or ""])["AutoScalingGroups"]
@@ -235,14 +260,18 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             return f"no Auto Scaling group {record['group']}"
         if record["instance"] not in [i["InstanceId"] for i in groups[0]["Instances"]]:
             return f"instance {record['instance']} is not in group {record['group']}"
-        hooks = client.describe_lifecycle_hooks(AutoScalingGroupName=record["group"])["LifecycleHooks"]
-        launch_hooks = [
-            h["LifecycleHookName"] for h in hooks if h["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
-        ]
-        if record["hook"] not in launch_hooks:
-            return f"no launch lifecycle hook {record['hook']} on group {record['group']}"
         with self.doubles.lock:
-            done = [r for r in self.doubles.lifecycle if r["instance"] == record["instance"] and r["accepted"]]
+            terminating = self.doubles.target_states.get(record["instance"]) == "Terminated"
+        transition = "autoscaling:EC2_INSTANCE_" + ("TERMINATING" if terminating else "LAUNCHING")
+        hooks = client.describe_lifecycle_hooks(AutoScalingGroupName=record["group"])["LifecycleHooks"]
+        if record["hook"] not in [h["LifecycleHookName"] for h in hooks if h["LifecycleTransition"] == transition]:
+            return f"no {transition} lifecycle hook {record['hook']} on group {record['group']}"
+        with self.doubles.lock:
+            done = [
+                r
+                for r in self.doubles.lifecycle
+                if r["instance"] == record["instance"] and r["hook"] == record["hook"] and r["accepted"]
+            ]
         if done:
             return f"No active Lifecycle Action found with instance ID {record['instance']}"
         return None
