@@ -52,9 +52,11 @@ lint-yaml: setup ## yamllint --strict
 lint-ansible: setup ## ansible-lint, production profile
 	ansible-lint
 
+# Python scripts without a .py suffix (installed as commands) are named here.
+PY_SCRIPTS := roles/cnt_pull/files/cnt-scale-in
 lint-python: setup ## ruff check and ruff format --check
-	ruff check .
-	ruff format --check .
+	ruff check . $(PY_SCRIPTS)
+	ruff format --check . $(PY_SCRIPTS)
 
 lint-ci: setup ## The GitHub workflow against its schema (bundled, offline); the pre-commit configuration
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml

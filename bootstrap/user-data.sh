@@ -31,6 +31,9 @@ CNT_PULL_INVENTORY=${CNT_PULL_INVENTORY:-inventories/pull/%s/hosts.yml}
 CNT_VAULT_SECRET=${CNT_VAULT_SECRET:-}
 # The group's launch lifecycle hook ("" = the group has none).
 CNT_LIFECYCLE_HOOK=${CNT_LIFECYCLE_HOOK:-cnt-launch}
+# The group's terminating lifecycle hook: the instance drains itself (target groups,
+# LiveKit rooms, agent jobs) before the group terminates it ("" = the group has none).
+CNT_TERMINATE_HOOK=${CNT_TERMINATE_HOOK:-cnt-terminate}
 # Extra pip options, e.g. "--index-url https://pypi.internal/simple" (tests: offline wheels).
 CNT_PIP_OPTIONS=${CNT_PIP_OPTIONS:-}
 # Instance metadata (tests point it at their own endpoint; boto3 follows it too).
@@ -230,6 +233,7 @@ CNT_REPO_TOKEN_SECRET=$CNT_REPO_TOKEN_SECRET
 CNT_ENVIRONMENT=$CNT_ENVIRONMENT
 CNT_PULL_INVENTORY=$CNT_PULL_INVENTORY
 CNT_LIFECYCLE_HOOK=$CNT_LIFECYCLE_HOOK
+CNT_TERMINATE_HOOK=$CNT_TERMINATE_HOOK
 CNT_VAULT_SECRET=$CNT_VAULT_SECRET
 CNT_IMDS_URL=$CNT_IMDS_URL
 CNT_PULL_HOME=$CNT_PULL_HOME

@@ -4,6 +4,7 @@ Tests run in file order; the last ones re-run ansible-pull on the healthy instan
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
 import os
@@ -473,3 +474,98 @@ def test_a_user_data_step_failing_before_ansible_abandons_the_launch() -> None:
     assert "first ansible-pull run" not in log and "cnt-pull: ansible-pull of" not in log
     completed = [(r["group"], r["hook"], r["result"], r["accepted"]) for r in lifecycle() if r["instance"] == new]
     assert completed == [(group, "cnt-launch", "ABANDON", True)]
+
+
+def test_a_terminating_instance_drains_its_rooms_then_completes_the_hook_with_continue() -> None:
+    """Last (it stops the instance's stack). Auto Scaling terminates the healthy instance
+    (a scale-in) while a call is on: a room open on its LiveKit (the test double models
+    LiveKit's drain: no new room once signalled, exits when its last room closes).
+    cnt-scale-in reads the target lifecycle state from the metadata, takes the instance
+    out of its target group, records heartbeats, and stops no container while the room
+    is open; once it closes, LiveKit exits by itself (not killed), then the backend
+    stops, and the hook completes with CONTINUE, once."""
+    address = "172.30.59.11"
+    instance = instance_id(address)
+    group = "cnt-ci-bootstrap-app"
+    assert app.service("cnt-scale-in").is_enabled and app.service("cnt-scale-in").is_running
+    autoscaling = boto3.client("autoscaling", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
+    ec2 = boto3.client("ec2", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
+    elbv2 = boto3.client("elbv2", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    (target_group,) = elbv2.create_target_group(
+        Name="cnt-ci-bootstrap-backend", Protocol="HTTP", Port=8000, VpcId=vpc, TargetType="instance"
+    )["TargetGroups"]
+    arn = target_group["TargetGroupArn"]
+    autoscaling.attach_load_balancer_target_groups(AutoScalingGroupName=group, TargetGroupARNs=[arn])
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance}])
+
+    def registered() -> list[str]:
+        health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        return [t["Target"]["Id"] for t in health if t["TargetHealth"]["State"] not in ("unused", "draining")]
+
+    def ours(records: list[dict]) -> list[dict]:
+        return [r for r in records if r["instance"] == instance and r["hook"] == "cnt-terminate"]
+
+    def heartbeats() -> list[dict]:
+        return ours(requests.get(f"{DOUBLES}/_doubles/heartbeats", timeout=5).json())
+
+    assert registered() == [instance]
+    rooms = f"http://{address}:7880/twirp/livekit.RoomService"
+    assert requests.post(f"{rooms}/CreateRoom", json={"name": "call-in-progress"}, timeout=5).status_code == 200
+    since = app.check_output("date -u '+%Y-%m-%d %H:%M:%S'")
+
+    # Auto Scaling takes the instance to Terminated: Terminating:Wait under the hook.
+    requests.post(
+        f"{DOUBLES}/_doubles/target-lifecycle-state", json={"instance": instance, "state": "Terminated"}, timeout=5
+    ).raise_for_status()
+    deadline = time.monotonic() + 120
+    while len(heartbeats()) < 3:
+        assert time.monotonic() < deadline, app.check_output(f"journalctl -u cnt-scale-in --since '{since}' -o cat")
+        time.sleep(1)
+    # Draining, the call still on: out of the target group, LiveKit takes no new room,
+    # every container still runs, the hook not completed.
+    assert registered() == []
+    refused = requests.post(f"{rooms}/CreateRoom", json={"name": "a-new-call"}, timeout=5)
+    assert refused.status_code == 503 and refused.json()["code"] == "unavailable"
+    for name in SERVICES:
+        assert container(app, name)["State"]["Running"], name
+    assert ours(lifecycle()) == []
+    assert not app.service("cnt-pull.timer").is_running
+
+    # The call ends: the drain finishes by itself.
+    closed_at = time.time()
+    assert requests.post(f"{rooms}/DeleteRoom", json={"room": "call-in-progress"}, timeout=5).status_code == 200
+    deadline = time.monotonic() + 180
+    while not ours(lifecycle()):
+        assert time.monotonic() < deadline, app.check_output(f"journalctl -u cnt-scale-in --since '{since}' -o cat")
+        time.sleep(1)
+    completed = ours(lifecycle())
+    assert [(r["group"], r["result"], r["accepted"]) for r in completed] == [(group, "CONTINUE", True)]
+    beats = heartbeats()
+    assert beats and all(r["accepted"] for r in beats)
+    assert max(r["time"] for r in beats) <= completed[0]["time"]
+
+    def finished(name: str) -> float:
+        state = container(app, name)["State"]
+        assert not state["Running"], name
+        stamp = state["FinishedAt"].rstrip("Z")[:26]
+        return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.UTC).timestamp()
+
+    # No container stopped before the room closed; LiveKit drained (exit 0, not SIGKILL);
+    # the backend last; CONTINUE after them all.
+    assert container(app, "cnt-livekit-server")["State"]["ExitCode"] == 0
+    stops = {name: finished(name) for name in SERVICES}
+    assert min(stops.values()) >= closed_at - 1
+    assert stops["cnt-backend"] >= stops["cnt-livekit-server"]
+    assert max(stops.values()) <= completed[0]["time"]
+    journal = app.check_output(f"journalctl -u cnt-scale-in --since '{since}' -o cat")
+    order = [
+        f"{instance} in {group} is being terminated",
+        f"deregistered from {arn}",
+        "stopping cnt-livekit-server, cnt-voice-agent",
+        "cnt-livekit-server: stopped after",
+        "stopping cnt-backend",
+        "cnt-terminate completed with CONTINUE",
+    ]
+    positions = [journal.find(step) for step in order]
+    assert -1 not in positions and positions == sorted(positions), journal
