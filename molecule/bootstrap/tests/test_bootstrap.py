@@ -248,9 +248,22 @@ def test_a_commit_not_signed_by_the_team_is_refused_and_the_instance_keeps_its_v
         app.run("systemctl reset-failed cnt-pull.service")
 
 
+def registered(target_group_arn: str) -> list[str]:
+    """The instances a target group (in moto) sends traffic to."""
+    elbv2 = boto3.client("elbv2", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
+    health = elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
+    return [t["Target"]["Id"] for t in health if t["TargetHealth"]["State"] not in ("unused", "draining")]
+
+
+def target_group(name: str) -> str:
+    elbv2 = boto3.client("elbv2", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
+    return elbv2.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
+
+
 def test_a_repository_change_reaches_the_instance_through_the_timer() -> None:
     """An operator changes the deployment's configuration in git: the next timer run
-    applies it (and restarts only what it concerns), without a push."""
+    applies it (and restarts only what it concerns), without a push, out of the target
+    group while it restarts the backend (as deploy.yml rolls a host), back in after."""
     before = container(app, "cnt-backend")["Id"]
     agent = container(app, "cnt-voice-agent")["Id"]
     count = len(lifecycle())
@@ -267,6 +280,14 @@ def test_a_repository_change_reaches_the_instance_through_the_timer() -> None:
     assert container(app, "cnt-backend")["Id"] != before
     assert container(app, "cnt-voice-agent")["Id"] == agent
     assert len(lifecycle()) == count
+    run = out.stdout.split("cnt-pull: ansible-pull of")[-1]
+    drained = run.find("drain | Deregister the instance from the ALB target groups")
+    # The apply's container steps (the plan before it runs them in check mode).
+    restarted = run.rfind("container | Create or update the container")
+    enabled = run.find("enable | Register the instance with the ALB target groups")
+    assert -1 < drained < restarted < enabled, run[-3000:]
+    assert run[drained:].split("TASK [", 1)[0].count("changed:") == 1, run[drained:][:2000]
+    assert instance_id("172.30.59.11") in registered(target_group("cnt-ci-bootstrap-backend"))
 
 
 def test_the_instance_published_its_ssh_host_keys_and_a_controller_trusts_only_those(tmp_path) -> None:
@@ -489,19 +510,10 @@ def test_a_terminating_instance_drains_its_rooms_then_completes_the_hook_with_co
     group = "cnt-ci-bootstrap-app"
     assert app.service("cnt-scale-in").is_enabled and app.service("cnt-scale-in").is_running
     autoscaling = boto3.client("autoscaling", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
-    ec2 = boto3.client("ec2", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
-    elbv2 = boto3.client("elbv2", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
-    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
-    (target_group,) = elbv2.create_target_group(
-        Name="cnt-ci-bootstrap-backend", Protocol="HTTP", Port=8000, VpcId=vpc, TargetType="instance"
-    )["TargetGroups"]
-    arn = target_group["TargetGroupArn"]
-    autoscaling.attach_load_balancer_target_groups(AutoScalingGroupName=group, TargetGroupARNs=[arn])
-    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance}])
-
-    def registered() -> list[str]:
-        health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-        return [t["Target"]["Id"] for t in health if t["TargetHealth"]["State"] not in ("unused", "draining")]
+    # The group's target group (prepare): Auto Scaling registered the instance in it.
+    (arn,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0][
+        "TargetGroupARNs"
+    ]
 
     def ours(records: list[dict]) -> list[dict]:
         return [r for r in records if r["instance"] == instance and r["hook"] == "cnt-terminate"]
@@ -509,7 +521,7 @@ def test_a_terminating_instance_drains_its_rooms_then_completes_the_hook_with_co
     def heartbeats() -> list[dict]:
         return ours(requests.get(f"{DOUBLES}/_doubles/heartbeats", timeout=5).json())
 
-    assert registered() == [instance]
+    assert instance in registered(arn)
     rooms = f"http://{address}:7880/twirp/livekit.RoomService"
     assert requests.post(f"{rooms}/CreateRoom", json={"name": "call-in-progress"}, timeout=5).status_code == 200
     since = app.check_output("date -u '+%Y-%m-%d %H:%M:%S'")
@@ -524,7 +536,7 @@ def test_a_terminating_instance_drains_its_rooms_then_completes_the_hook_with_co
         time.sleep(1)
     # Draining, the call still on: out of the target group, LiveKit takes no new room,
     # every container still runs, the hook not completed.
-    assert registered() == []
+    assert instance not in registered(arn)
     refused = requests.post(f"{rooms}/CreateRoom", json={"name": "a-new-call"}, timeout=5)
     assert refused.status_code == 503 and refused.json()["code"] == "unavailable"
     for name in SERVICES:
