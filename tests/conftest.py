@@ -1,4 +1,4 @@
-"""Shared helpers for the unit tests: run ansible-playbook from this repository."""
+"""Shared helpers for the unit and integration tests: run ansible-playbook from this repository."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
