@@ -20,7 +20,7 @@ VERSIONS = ["v1", "v2", "v3", "v4", "v5"]
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 # Each version's image: this many MiB of random (incompressible) bytes.
-IMAGE_MIB = 12
+IMAGE_MIB = 64
 
 # What cnt_host does with the two steps: the preflight's disk check, then the prune
 # when the preflight counted on it.
@@ -92,7 +92,8 @@ def run(ansible_playbook, tmp_path: Path, audit: Path, short_by_mib: float):
 
 
 def test_enough_with_pruning_prunes_the_older_versions_first(ansible_playbook, tmp_path, versions) -> None:
-    # Short by half of what v1 and v2 weigh: the disk noise of a shared machine is far less.
+    # Short by half of what v1 and v2 weigh (64 MiB): far more than the disk noise of a
+    # shared machine while the test runs.
     result = run(ansible_playbook, tmp_path, versions, short_by_mib=IMAGE_MIB)
     assert result.returncode == 0, result.stdout[-3000:]
     message = " ".join(result.stdout.split())
@@ -106,8 +107,8 @@ def test_not_enough_even_with_pruning_fails_saying_both_figures(ansible_playbook
     assert result.returncode != 0
     message = " ".join(result.stdout.split())
     assert "Preflight:" in message and "GiB are needed" in message
-    # v1 and v2: 2 x 12 MiB = 0.023 GiB.
-    assert "Removing the images of older versions would free 0.023 GiB" in message, message[-2000:]
+    # v1 and v2: 2 x 64 MiB = 0.125 GiB.
+    assert "Removing the images of older versions would free 0.125 GiB" in message, message[-2000:]
     assert f"({REPOSITORY}:v1, {REPOSITORY}:v2)" in message or f"({REPOSITORY}:v2, {REPOSITORY}:v1)" in message
     # Nothing removed: a failed preflight changes nothing.
     assert tags() == VERSIONS
