@@ -4,6 +4,8 @@ role's credentials): instance metadata (IMDSv2) names the instance and its regio
   instance.py tag KEY       print the instance's tag KEY (ec2:DescribeTags)
   instance.py secret ID     print Secrets Manager secret ID (secretsmanager:GetSecretValue):
                             the ansible-vault password, through bootstrap/vault-password
+  instance.py parameter NAME  print SSM parameter NAME (ssm:GetParameter), nothing if it
+                            does not exist: the commit the last deploy pinned, for cnt-pull
 
 CNT_IMDS_URL names the metadata endpoint (tests serve their own); boto3 follows its usual
 settings (AWS_ENDPOINT_URL in tests, the instance role for credentials).
@@ -11,6 +13,7 @@ settings (AWS_ENDPOINT_URL in tests, the instance role for credentials).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import urllib.request
@@ -34,7 +37,7 @@ def metadata(*paths: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[1] not in ("tag", "secret"):
+    if len(argv) != 3 or argv[1] not in ("tag", "secret", "parameter"):
         print(__doc__, file=sys.stderr)
         return 2
     what, name = argv[1], argv[2]
@@ -47,6 +50,11 @@ def main(argv: list[str]) -> int:
             print(f"instance {instance_id} has no tag {name}", file=sys.stderr)
             return 1
         print(tags[0]["Value"])
+    elif what == "parameter":
+        (region,) = metadata("placement/region")
+        ssm = boto3.client("ssm", region_name=region)
+        with contextlib.suppress(ssm.exceptions.ParameterNotFound):
+            print(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     else:
         (region,) = metadata("placement/region")
         print(boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=name)["SecretString"])

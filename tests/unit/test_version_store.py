@@ -6,6 +6,7 @@ the instances do in the Molecule bootstrap scenario."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import boto3
@@ -14,6 +15,19 @@ import yaml
 from moto_helper import moto_server
 
 REGION = "eu-west-2"
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory):
+    """A repository deploy.yml runs from, with one commit."""
+    path = tmp_path_factory.mktemp("repository")
+    git = ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (path / "site.yml").write_text("---\n")
+    subprocess.run([*git, "add", "site.yml"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "first"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    return path, commit
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +81,18 @@ def run(ansible_playbook, tmp_path, url, steps, **inventory_vars):
     )
 
 
-def test_deploy_records_the_version_and_a_new_instance_deploys_it(ssm, tmp_path, ansible_playbook):
+def test_deploy_records_the_version_and_a_new_instance_deploys_it(ssm, tmp_path, ansible_playbook, repository):
     url, client = ssm
-    recorded = run(ansible_playbook, tmp_path, url, "record", cnt_app_version="v2.3.4")
+    path, commit = repository
+    recorded = run(
+        ansible_playbook, tmp_path, url, "record", cnt_app_version="v2.3.4", cnt_rollout_repository=str(path)
+    )
     assert recorded.returncode == 0, recorded.stdout + recorded.stderr
     parameter = client.get_parameter(Name="/cnt/staging/app_version")["Parameter"]
     assert (parameter["Value"], parameter["Version"]) == ("v2.3.4", 1)  # once for the fleet, not per host
+    # The commit it deployed from, pinned beside it for the instances (cnt-pull).
+    pinned = client.get_parameter(Name="/cnt/staging/app_commit")["Parameter"]
+    assert (pinned["Value"], pinned["Version"]) == (commit, 1)
 
     # The instance's inventory (the repository's) says v1.0.0; the store says v2.3.4.
     read = run(ansible_playbook, tmp_path, url, "read", cnt_app_version="v1.0.0")
@@ -81,13 +101,39 @@ def test_deploy_records_the_version_and_a_new_instance_deploys_it(ssm, tmp_path,
     assert "staging runs v2.3.4 (recorded in SSM /cnt/staging/app_version)" in read.stdout
 
 
-def test_an_unchanged_version_is_not_rewritten(ssm, tmp_path, ansible_playbook):
+def test_an_unchanged_version_is_not_rewritten(ssm, tmp_path, ansible_playbook, repository):
     url, client = ssm
     before = client.get_parameter(Name="/cnt/staging/app_version")["Parameter"]["Version"]
-    again = run(ansible_playbook, tmp_path, url, "record", cnt_app_version="v2.3.4")
+    again = run(
+        ansible_playbook, tmp_path, url, "record", cnt_app_version="v2.3.4", cnt_rollout_repository=str(repository[0])
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "changed=0" in again.stdout.split("PLAY RECAP")[-1]
     assert client.get_parameter(Name="/cnt/staging/app_version")["Parameter"]["Version"] == before
+
+
+def test_uncommitted_changes_or_no_git_pin_no_commit(ssm, tmp_path, ansible_playbook, repository):
+    """A commit that does not hold what ran cannot be pinned: the pin is removed (the
+    instances follow their branch) rather than left on an older commit."""
+    url, client = ssm
+    path, _ = repository
+    (path / "site.yml").write_text("---\n# edited, not committed\n")
+    try:
+        dirty = run(
+            ansible_playbook, tmp_path, url, "record", cnt_app_version="v2.3.5", cnt_rollout_repository=str(path)
+        )
+    finally:
+        subprocess.run(["git", "-C", str(path), "checkout", "-q", "--", "site.yml"], check=True)
+    assert dirty.returncode == 0, dirty.stdout + dirty.stderr
+    assert client.get_parameter(Name="/cnt/staging/app_version")["Parameter"]["Value"] == "v2.3.5"
+    assert client.get_parameters(Names=["/cnt/staging/app_commit"])["InvalidParameters"] == ["/cnt/staging/app_commit"]
+
+    # Pinned again from the clean tree, then from a directory that is no git checkout.
+    run(ansible_playbook, tmp_path, url, "record", cnt_app_version="v2.3.5", cnt_rollout_repository=str(path))
+    assert client.get_parameter(Name="/cnt/staging/app_commit")["Parameter"]["Value"] == repository[1]
+    untracked = run(ansible_playbook, tmp_path, url, "record", cnt_app_version="v2.3.5", cnt_rollout_repository="/")
+    assert untracked.returncode == 0, untracked.stdout + untracked.stderr
+    assert client.get_parameters(Names=["/cnt/staging/app_commit"])["InvalidParameters"] == ["/cnt/staging/app_commit"]
 
 
 def test_no_recorded_version_stops_the_instance(ssm, tmp_path, ansible_playbook):

@@ -8,6 +8,7 @@ import datetime
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -214,6 +215,7 @@ def push_change(greeting: str, signer: str | None) -> str:
         group_vars = Path(work) / "molecule/bootstrap/pull/ci-bootstrap/group_vars/all/cnt.yml"
         text = group_vars.read_text()
         assert "  APP_ENV: ci\n" in text
+        text = re.sub(r"  FEATURE_GREETING: .*\n", "", text)
         group_vars.write_text(text.replace("  APP_ENV: ci\n", f"  APP_ENV: ci\n  FEATURE_GREETING: {greeting}\n"))
         sign = ["-c", f"user.signingkey={signer}@example.invalid", "commit", "-S"] if signer else ["commit"]
         subprocess.run([*git, *sign, "-q", "-am", f"greeting {greeting}"], check=True, env=env)
@@ -288,6 +290,48 @@ def test_a_repository_change_reaches_the_instance_through_the_timer() -> None:
     assert -1 < drained < restarted < enabled, run[-3000:]
     assert run[drained:].split("TASK [", 1)[0].count("changed:") == 1, run[drained:][:2000]
     assert instance_id("172.30.59.11") in registered(target_group("cnt-ci-bootstrap-backend"))
+
+
+def test_the_instance_runs_the_commit_the_last_deploy_pinned_not_the_branch_head() -> None:
+    """deploy.yml pins the commit it rolled out beside the version (/cnt/<env>/app_commit):
+    a commit pushed to the branch after it does not reach the instance; once a deploy
+    pins it, the next run takes it."""
+    ssm = boto3.client("ssm", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
+    pin = "/cnt/ci-bootstrap/app_commit"
+    served = subprocess.run(["git", "-C", str(SERVED), "rev-parse", "main"], check=True, capture_output=True, text=True)
+    original = served.stdout.strip()
+    pinned = app.check_output("git -C /opt/cnt-deploy/repo rev-parse HEAD")
+    greeting = "hello-from-git"
+
+    def run_timer() -> str:
+        app.run("journalctl --rotate; journalctl --vacuum-time=1s")
+        out = app.run("systemctl start cnt-pull.service; journalctl -u cnt-pull.service --no-pager -n 400 -o cat")
+        assert out.rc == 0, out.stdout[-3000:] + out.stderr[-2000:]
+        return out.stdout
+
+    def backend_greeting() -> str:
+        env = dict(item.split("=", 1) for item in container(app, "cnt-backend")["Config"]["Env"])
+        return env.get("FEATURE_GREETING", "")
+
+    assert backend_greeting() == greeting
+    ssm.put_parameter(Name=pin, Value=pinned, Type="String", Overwrite=True)
+    try:
+        head = push_change("hello-unpinned", "team")
+        out = run_timer()
+        assert f"main is at {head}; running {pinned}, the commit the last deploy verified ({pin})" in out, out[-3000:]
+        assert app.check_output("git -C /opt/cnt-deploy/repo rev-parse HEAD") == pinned
+        assert backend_greeting() == greeting
+
+        # A deploy pins the branch's head: the next run takes it.
+        ssm.put_parameter(Name=pin, Value=head, Type="String", Overwrite=True)
+        out = run_timer()
+        assert "the commit the last deploy verified" not in out
+        assert app.check_output("git -C /opt/cnt-deploy/repo rev-parse HEAD") == head
+        assert backend_greeting() == "hello-unpinned"
+    finally:
+        ssm.delete_parameter(Name=pin)
+        subprocess.run(["git", "-C", str(SERVED), "update-ref", "refs/heads/main", original], check=True)
+        subprocess.run(["git", "-C", str(SERVED), "update-server-info"], check=True)
 
 
 def test_the_instance_published_its_ssh_host_keys_and_a_controller_trusts_only_those(tmp_path) -> None:
