@@ -6,12 +6,10 @@ it. The lock's key and value are read back with redis-py."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import redis
@@ -21,7 +19,7 @@ KEY = "cnt:deploy-lock:test"
 
 
 @pytest.fixture
-def lock(redis_tls):
+def lock(redis_tls, ansible_playbook):
     client = redis.Redis(
         host="localhost", port=redis_tls.port, password=REDIS_TOKEN, ssl=True, ssl_ca_certs=str(redis_tls.tls.ca)
     )
@@ -37,29 +35,20 @@ def lock(redis_tls):
     }
 
     def run(entry: str, run_id: str, *extra: str) -> subprocess.CompletedProcess:
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", USER="operator-a")
-        return subprocess.run(
-            [
-                str(Path(sys.executable).parent / "ansible-playbook"),
-                "-i",
-                "localhost,",
-                "-c",
-                "local",
-                "-e",
-                f"ansible_python_interpreter={sys.executable}",
-                str(ROOT / "tests" / "integration" / "lock.yml"),
-                "-e",
-                f"entry={entry} run={run_id} ca={redis_tls.tls.ca}",
-                "-e",
-                json.dumps({"redis": json.dumps(connection)}),
-                *extra,
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        return ansible_playbook(
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            str(ROOT / "tests" / "integration" / "lock.yml"),
+            "-e",
+            f"entry={entry} run={run_id} ca={redis_tls.tls.ca}",
+            "-e",
+            json.dumps({"redis": json.dumps(connection)}),
+            *extra,
+            env={"USER": "operator-a"},
         )
 
     yield run, client
