@@ -547,8 +547,9 @@ def test_a_terminating_instance_drains_its_rooms_then_completes_the_hook_with_co
     LiveKit's drain: no new room once signalled, exits when its last room closes).
     cnt-scale-in reads the target lifecycle state from the metadata, takes the instance
     out of its target group, records heartbeats, and stops no container while the room
-    is open; once it closes, LiveKit exits by itself (not killed), then the backend
-    stops, and the hook completes with CONTINUE, once."""
+    is open (the voice agent drains beside it: with no job, it exits at once, exit 0);
+    once the room closes, LiveKit exits by itself (not killed), then the backend stops,
+    and the hook completes with CONTINUE, once."""
     address = "172.30.59.11"
     instance = instance_id(address)
     group = "cnt-ci-bootstrap-app"
@@ -569,6 +570,7 @@ def test_a_terminating_instance_drains_its_rooms_then_completes_the_hook_with_co
     rooms = f"http://{address}:7880/twirp/livekit.RoomService"
     assert requests.post(f"{rooms}/CreateRoom", json={"name": "call-in-progress"}, timeout=5).status_code == 200
     since = app.check_output("date -u '+%Y-%m-%d %H:%M:%S'")
+    terminated_at = time.time()
 
     # Auto Scaling takes the instance to Terminated: Terminating:Wait under the hook.
     requests.post(
@@ -579,12 +581,16 @@ def test_a_terminating_instance_drains_its_rooms_then_completes_the_hook_with_co
         assert time.monotonic() < deadline, app.check_output(f"journalctl -u cnt-scale-in --since '{since}' -o cat")
         time.sleep(1)
     # Draining, the call still on: out of the target group, LiveKit takes no new room,
-    # every container still runs, the hook not completed.
+    # LiveKit and the backend still run, the hook not completed. The voice agent drains
+    # beside LiveKit: it finishes its jobs (it has none here: the double dispatches
+    # none) and exits by itself, never killed.
     assert instance not in registered(arn)
     refused = requests.post(f"{rooms}/CreateRoom", json={"name": "a-new-call"}, timeout=5)
     assert refused.status_code == 503 and refused.json()["code"] == "unavailable"
-    for name in SERVICES:
+    for name in ("cnt-livekit-server", "cnt-backend"):
         assert container(app, name)["State"]["Running"], name
+    agent = container(app, "cnt-voice-agent")["State"]
+    assert agent["Running"] or agent["ExitCode"] == 0, agent
     assert ours(lifecycle()) == []
     assert not app.service("cnt-pull.timer").is_running
 
@@ -607,11 +613,14 @@ def test_a_terminating_instance_drains_its_rooms_then_completes_the_hook_with_co
         stamp = state["FinishedAt"].rstrip("Z")[:26]
         return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.UTC).timestamp()
 
-    # No container stopped before the room closed; LiveKit drained (exit 0, not SIGKILL);
+    # LiveKit and the backend stopped only once the room closed; LiveKit and the agent
+    # drained (exit 0, not SIGKILL), the agent not before Auto Scaling said Terminated;
     # the backend last; CONTINUE after them all.
-    assert container(app, "cnt-livekit-server")["State"]["ExitCode"] == 0
+    for name in ("cnt-livekit-server", "cnt-voice-agent"):
+        assert container(app, name)["State"]["ExitCode"] == 0, name
     stops = {name: finished(name) for name in SERVICES}
-    assert min(stops.values()) >= closed_at - 1
+    assert stops["cnt-livekit-server"] >= closed_at - 1 and stops["cnt-backend"] >= closed_at - 1
+    assert stops["cnt-voice-agent"] >= terminated_at - 1
     assert stops["cnt-backend"] >= stops["cnt-livekit-server"]
     assert max(stops.values()) <= completed[0]["time"]
     journal = app.check_output(f"journalctl -u cnt-scale-in --since '{since}' -o cat")
