@@ -37,7 +37,7 @@ PLAYBOOK = """
     - ansible.builtin.include_role:
         name: cnt_rollout
         tasks_from: prune
-      when: cnt_preflight_prune_first | bool
+      when: cnt_preflight_disk.short | bool
 """
 
 
