@@ -29,7 +29,7 @@ def receiver(host: str = "127.0.0.1", path: str = "/hooks/T0001/B0001/secret-web
     """A receiver on a free port of `host`; its URL carries a token in its path, as Slack's do."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
             try:
                 got.received.append(json.loads(body))

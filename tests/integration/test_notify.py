@@ -23,9 +23,8 @@ TOKEN = "secret-webhook-token-2718"
 @pytest.fixture
 def notify(ansible_playbook):
     def run(url: str, event: str = "success"):
-        result = ansible_playbook(
-            "-vvv", "-i", "localhost,", "-c", "local", "tests/integration/notify.yml", "-e", f"url={url}", "-e", f"event={event}"
-        )  # fmt: skip
+        args = ("-vvv", "-i", "localhost,", "-c", "local", "tests/integration/notify.yml")
+        result = ansible_playbook(*args, "-e", f"url={url}", "-e", f"event={event}")
         output = result.stdout + result.stderr
         assert secret_scan.leaks(output, [url, TOKEN]) == [], "the webhook's URL was printed"
         return result
