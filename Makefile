@@ -132,6 +132,17 @@ INVENTORY ?= inventories/local
 validate: setup ## Validate an inventory without contacting its hosts: make validate INVENTORY=... [RENDER_DIR=...]
 	ansible-playbook playbooks/validate.yml -i $(INVENTORY) $(if $(RENDER_DIR),-e render_dir=$(abspath $(RENDER_DIR)))
 
+.PHONY: status logs
+status: setup ## The fleet at a glance, every mismatch flagged, non-zero when any (a cron check): make status INVENTORY=...
+	ansible-playbook playbooks/status.yml -i $(INVENTORY)
+
+# SERVICE, SINCE, GREP and LINES reach the playbook as one JSON extra var (a GREP may
+# hold spaces and quotes).
+logs: setup ## One service's logs from every host, in time order: make logs SERVICE=backend SINCE=10m [GREP=...] [LINES=200]
+	ansible-playbook playbooks/logs.yml -i $(INVENTORY) -e "$$(python3 -c 'import json, os; print(json.dumps({ \
+	  "cnt_logs_service": os.environ.get("SERVICE", ""), "cnt_logs_since": os.environ.get("SINCE", "10m"), \
+	  "cnt_logs_grep": os.environ.get("GREP", ""), "cnt_logs_lines": int(os.environ.get("LINES", "200"))}))')"
+
 .PHONY: demo demo-down bench
 # make bench also times the no-op on a fleet of this many application hosts (2 = not).
 BENCH_HOSTS ?= 4

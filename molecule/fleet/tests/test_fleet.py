@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shlex
+import socket
 import subprocess
 import threading
 import time
@@ -67,6 +68,17 @@ SECRETS = [
     str(v) for v in yaml.safe_load((PROJECT / "inventories/local/group_vars/all/vault.yml").read_text()).values()
 ]
 TEST_SECRETS: list[str] = []
+
+# A local HTTP receiver stands in for the chat's webhook (deploy notifications, hooks).
+_spec = importlib.util.spec_from_file_location("webhook_receiver", PROJECT / "tests/webhook_receiver.py")
+webhook_receiver = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(webhook_receiver)
+# The example hook (examples/hooks/chat.yml) at every point of a deploy.
+# The token in the receivers' URLs (a chat webhook's URL is its secret).
+WEBHOOK_TOKEN = "secret-webhook-token-2718"
+CHAT_PATH = "/chat/hooks/secret-chat-token-1618"
+HOOK_POINTS = ("before", "after_host", "success", "failure", "rollback")
+CHAT_HOOKS = {point: ["examples/hooks/chat.yml"] for point in HOOK_POINTS}
 
 # moto's server on the controller stands in for SSM Parameter Store (the version store).
 _spec = importlib.util.spec_from_file_location("moto_helper", PROJECT / "tests/unit/moto_helper.py")
@@ -162,6 +174,35 @@ def test_every_host_runs_the_first_version_and_the_no_op_rolled_nothing():
 def test_haproxy_sends_requests_to_both_hosts():
     seen = Counter(requests.get(f"{LB}/version", timeout=5).json()["instance"] for _ in range(20))
     assert set(seen) == set(APPS)
+
+
+def status() -> tuple[subprocess.CompletedProcess, dict]:
+    """playbooks/status.yml, and the report it wrote."""
+    run = deploy(playbook="status.yml")
+    return run, json.loads((EPHEMERAL / "status.json").read_text())
+
+
+def test_status_reports_both_hosts_on_the_deployed_version_and_exits_0():
+    run, report = status()
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert report["expected"] == {"version": "demo-1", "source": "the inventory (no version store)"}
+    assert report["flagged"] == {}
+    for name in APPS:
+        host = report["hosts"][name]
+        containers = host["containers"]
+        assert {s: c["labels"]["cnt.version"] for s, c in containers.items()} == {
+            "cnt-backend": "demo-1",
+            "cnt-livekit-server": "stand-in",
+            "cnt-voice-agent": "demo-1",
+        }
+        for service, c in containers.items():
+            assert (c["state"], c["health"], c["restart_count"]) == ("running", "healthy", 0), service
+            assert c["image_id"] == app(name).check_output(f"docker inspect --format '{{{{.Image}}}}' {service}")
+            assert c["uptime_seconds"] > 0
+        assert host["load_balancer"]["in_service"] is True
+        assert host["audit_last"] == audit_of(name)[-1]
+    flat = " ".join(run.stdout.split())
+    assert "Status of local: 2 hosts, 0 flagged. The fleet should run demo-1" in flat
 
 
 def fleet_state() -> dict:
@@ -333,13 +374,27 @@ class Load:
 
 def test_rolling_redeploy_under_load_drops_no_request_and_every_client_reconnects():
     errors_before = haproxy_errors()
-    with Load() as load:
+    with Load() as load, webhook_receiver.receiver() as notified, webhook_receiver.receiver(path=CHAT_PATH) as chat:
+        TEST_SECRETS.extend([notified.url, chat.url, CHAT_PATH, WEBHOOK_TOKEN])
         time.sleep(3)
         assert all(load.connected.get(i) for i in range(load.clients)), "clients did not connect"
-        run = deploy("-e", "cnt_app_version=demo-2")
+        hooks = {"cnt_notify_webhook_url": notified.url, "chat_webhook_url": chat.url, "cnt_deploy_hooks": CHAT_HOOKS}
+        run = deploy("-e", "cnt_app_version=demo-2", "-e", json.dumps(hooks))
         time.sleep(5)
         connected_at_end = dict(load.connected)
     assert run.returncode == 0, run.stdout[-3000:]
+    # The webhook heard the deploy start and succeed, with the run's facts.
+    assert notified.events() == ["start", "success"]
+    start, success = (body["cnt"] for body in notified.received)
+    assert start["version"] == success["version"] == "demo-2" and start["run"] == success["run"]
+    assert start["hosts"] == APPS and success["result"] == "deployed"
+    verified = f"Deploy {success['run']} of demo-2 to local: done, verified: {', '.join(APPS)}"
+    assert notified.received[1]["text"] == verified
+    # The example hook ran at each point, with the same facts (after_host once per host).
+    points = [(b["cnt_deploy_event"]["point"], b["cnt_deploy_event"]["host"]) for b in chat.received]
+    assert points == [("before", ""), ("after_host", "fleet-app-1"), ("after_host", "fleet-app-2"), ("success", "")]
+    assert {b["cnt_deploy_event"]["run"] for b in chat.received} == {success["run"]}
+    assert chat.received[1]["text"].endswith("after_host fleet-app-1, deployed")
     assert load.failures == []
     # HAProxy never sent a request to a host while it restarted (see HAPROXY_STATS).
     assert haproxy_errors() == errors_before
@@ -391,6 +446,30 @@ def test_after_the_rollout_every_host_runs_the_new_version_and_verify_passed():
     assert all(services == healthy for services in report["hosts"].values())
 
 
+def test_logs_merge_the_backend_lines_of_both_hosts_in_time_order():
+    """logs.yml after the rolling redeploy: the clients under load connected to both
+    backends, and each said so in its log."""
+    since = ("-e", "cnt_logs_service=backend", "-e", "cnt_logs_since=30m", "-e", "cnt_logs_lines=2000")
+    run = deploy(*since, playbook="logs.yml")
+    assert run.returncode == 0, run.stdout[-3000:]
+    lines = (EPHEMERAL / "logs-cnt-backend.log").read_text().splitlines()
+    rows = [(line.split(" | ", 1)[0], *line.split(" | ", 1)[1].split(" ", 1)) for line in lines]
+    assert {host for host, _, _ in rows} == set(APPS)
+    stamps = [stamp for _, stamp, _ in rows]
+    assert stamps == sorted(stamps) and len(stamps) >= 10
+    # Each line is one its host's container wrote, with Docker's timestamp.
+    for name in APPS:
+        written = set(app(name).check_output("docker logs --timestamps --since 30m cnt-backend 2>&1").splitlines())
+        written = {line.rstrip() for line in written}
+        assert {f"{stamp} {text}".rstrip() for host, stamp, text in rows if host == name} <= written
+    # GREP keeps the matching lines, still from both hosts.
+    matching = deploy(*since, "-e", json.dumps({"cnt_logs_grep": r"client \S+ connected to"}), playbook="logs.yml")
+    assert matching.returncode == 0, matching.stdout[-3000:]
+    kept = (EPHEMERAL / "logs-cnt-backend.log").read_text().splitlines()
+    assert kept and all(re.search(r"client \S+ connected to fleet-app-[12]$", line) for line in kept), kept[:5]
+    assert {line.split(" | ")[0] for line in kept} == set(APPS)
+
+
 def test_verify_stack_and_validate_print_no_secret_at_vvv(tmp_path):
     """The other playbooks an operator runs on a fleet (deploy() scans each output)."""
     assert deploy(playbook="verify.yml").returncode == 0
@@ -412,10 +491,26 @@ def test_a_broken_configuration_rolls_back_by_itself_and_the_failure_prints_no_s
     extra = tmp_path / "broken.yml"
     broken = {"cnt_backend_env": {"SECRET_KEY": "{{ vault_cnt_backend_secret_key }}", "LOG_LEVEL": "bogus"}}
     extra.write_text(yaml.safe_dump({"all": {"hosts": {name: broken for name in APPS}}}))
-    run = deploy("-e", "cnt_app_version=demo-2", "-e", "cnt_backend_health_timeout=15", extra_inventory=extra)
+    with webhook_receiver.receiver() as notified:
+        TEST_SECRETS.extend([notified.url, WEBHOOK_TOKEN])
+        knobs = {"cnt_backend_health_timeout": 15, "cnt_notify_webhook_url": notified.url}
+        run = deploy("-e", "cnt_app_version=demo-2", "-e", json.dumps(knobs), extra_inventory=extra)
     assert run.returncode != 0
     flat = " ".join(run.stdout.split())
     assert "cnt-backend demo-2 failed: no healthy answer" in flat
+    # The webhook heard it start, the canary's backend roll back by itself, the run fail;
+    # without the failing container's log lines.
+    assert notified.events() == ["start", "rollback", "failure"]
+    rollback, failure = notified.received[1], notified.received[2]
+    assert rollback["cnt"]["host"] == "fleet-app-1" and rollback["cnt"]["result"] == "rolled back"
+    brief = (
+        "Deploying demo-2 to fleet-app-1 failed: cnt-backend demo-2 failed: no healthy answer from"
+        " http://127.0.0.1:8000/health within 15s. Rolled back to the previous container (demo-2),"
+        " which answers its health check again."
+    )
+    assert rollback["cnt"]["detail"] == brief
+    assert failure["text"].endswith(f"FAILED. {brief} The version store is unchanged.")
+    assert "Traceback" not in json.dumps(notified.received)
     assert "Rolled back to the previous container (demo-2), which answers its health check again." in flat
     assert "Unknown level: 'BOGUS'" in run.stdout
     # The first host rolled back (containers and files as before), the second was never touched.
@@ -442,8 +537,9 @@ def test_rollback_under_load_drains_gates_audits_and_records_the_version(tmp_pat
     errors_before = haproxy_errors()
     with moto_server(tmp_path / "moto.log") as endpoint, Load() as load:
         time.sleep(3)
+        store = ("-e", "cnt_version_store=ssm", "-e", "cnt_aws_region=us-east-1")
         run = deploy(
-            "-e", "cnt_app_version=demo-1", "-e", "cnt_version_store=ssm", "-e", "cnt_aws_region=us-east-1",
+            "-e", "cnt_app_version=demo-1", *store,
             playbook="rollback.yml",
             env={**aws, "AWS_ENDPOINT_URL": endpoint},
         )  # fmt: skip
@@ -456,7 +552,13 @@ def test_rollback_under_load_drains_gates_audits_and_records_the_version(tmp_pat
             aws_secret_access_key="testing",
         )
         recorded = ssm.get_parameter(Name="/cnt/local/app_version")["Parameter"]["Value"]
+        # status.yml compares the fleet with the version store.
+        in_store = deploy(*store, playbook="status.yml", env={**aws, "AWS_ENDPOINT_URL": endpoint})
+        stored = json.loads((EPHEMERAL / "status.json").read_text())
     assert run.returncode == 0, run.stdout[-3000:]
+    assert in_store.returncode == 0, in_store.stdout[-3000:]
+    assert stored["expected"] == {"version": "demo-1", "source": "the version store (/cnt/local/app_version)"}
+    assert stored["flagged"] == {}
     assert "Rolling back to demo-1, deployed here before." in " ".join(run.stdout.split())
     assert load.failures == [] and load.requests >= 200
     assert haproxy_errors() == errors_before
@@ -501,8 +603,11 @@ def test_a_version_whose_second_host_fails_reverts_the_fleet_under_load_and_keep
         errors_before = haproxy_errors()
         with Load() as load:
             time.sleep(3)
-            knobs = ("-e", "cnt_backend_health_timeout=15", "-e", "cnt_image_keep=2")
-            run = deploy("-e", "cnt_app_version=demo-2", *knobs, *store, extra_inventory=extra, env=env)
+            with webhook_receiver.receiver() as notified:
+                TEST_SECRETS.extend([notified.url, WEBHOOK_TOKEN])
+                knobs = ("-e", "cnt_backend_health_timeout=15", "-e", "cnt_image_keep=2")
+                knobs += ("-e", json.dumps({"cnt_notify_webhook_url": notified.url}))
+                run = deploy("-e", "cnt_app_version=demo-2", *knobs, *store, extra_inventory=extra, env=env)
             time.sleep(5)
         recorded = ssm.get_parameter(Name="/cnt/local/app_version")["Parameter"]
     assert run.returncode != 0
@@ -510,6 +615,12 @@ def test_a_version_whose_second_host_fails_reverts_the_fleet_under_load_and_keep
     assert "On failure: revert the hosts already on demo-2 to demo-1" in plan_of(run.stdout)
     assert "Deploying demo-2 to fleet-app-2 failed" in flat
     assert "Reverted to demo-1: fleet-app-1. The version store is unchanged." in flat
+    # The webhook heard: the start, fleet-app-2's backend rolling back by itself, the
+    # fleet revert, the failure.
+    assert notified.events() == ["start", "rollback", "revert", "failure"]
+    assert notified.received[1]["cnt"]["host"] == "fleet-app-2"
+    assert notified.received[2]["cnt"]["reverted"] == ["fleet-app-1"]
+    assert notified.received[2]["text"].endswith("failed: reverted fleet-app-1 to demo-1.")
     assert (recorded["Value"], recorded["Version"]) == ("demo-1", 1)
     # The canary had served demo-2; every host runs demo-1 again.
     assert "demo-2" in load.versions and load.versions[-1] == "demo-1"
@@ -553,6 +664,13 @@ print(s.recv(65536).decode())
 """
 
 
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def haproxy(command: str) -> str:
     lb = testinfra.get_host("docker://fleet-lb")
     return lb.check_output("python3 -c " + shlex.quote(HAPROXY_COMMAND) + " " + shlex.quote(command))
@@ -591,6 +709,16 @@ def test_drift_maintenance_stopped_container_edited_livekit_yaml_planned_and_rep
     # fleet-app-2: the voice agent stopped by hand; livekit.yaml edited by hand.
     app("fleet-app-2").check_output("docker stop cnt-voice-agent && echo '# edited by hand' >> /etc/cnt/livekit.yaml")
 
+    # status.yml names both, and fails (a cron check).
+    run, report = status()
+    assert run.returncode != 0
+    maint = "out of the load balancer: fleet-lb: cnt_backend/fleet-app-1 is in MAINT"
+    assert report["flagged"]["fleet-app-1"] == [maint]
+    assert [flag.split(" (exit code")[0] for flag in report["flagged"]["fleet-app-2"]] == ["cnt-voice-agent: exited"]
+    flat = " ".join(run.stdout.split())
+    assert f"2 of 2 hosts flagged: fleet-app-1 ({maint});" in flat
+    assert "fleet-app-2 (cnt-voice-agent: exited (exit code" in flat
+
     assert_planned(
         [
             "of demo-1 to local: 2 of 2 hosts change",
@@ -605,8 +733,17 @@ def test_drift_maintenance_stopped_container_edited_livekit_yaml_planned_and_rep
     )
     assert "MAINT" in haproxy("show stat"), "the dry run must not put the host back"
 
-    run = deploy()
+    # The repair runs with a webhook nobody answers: the notifications warn, the deploy
+    # goes on.
+    unreachable = {"cnt_notify_webhook_url": f"http://127.0.0.1:{closed_port()}/hooks/T0001/B0001/{WEBHOOK_TOKEN}"}
+    TEST_SECRETS.extend([unreachable["cnt_notify_webhook_url"], WEBHOOK_TOKEN])
+    run = deploy("-e", json.dumps(unreachable))
     assert run.returncode == 0, run.stdout[-3000:]
+    flat = " ".join(run.stdout.split())
+    for event in ("start", "success"):
+        assert f"WARNING: the {event} notification was not delivered to cnt_notify_webhook_url: no answer" in flat
+    repaired, report = status()
+    assert repaired.returncode == 0 and report["flagged"] == {}, repaired.stdout[-3000:]
     after = {n: containers(n) for n in APPS}
     # fleet-app-1: back in service, nothing restarted.
     assert after["fleet-app-1"] == before["fleet-app-1"]
