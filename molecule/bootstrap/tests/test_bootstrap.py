@@ -35,6 +35,7 @@ SECRETS = [
     "ci-livekit-secret-from-ssm-0123456789abcdef",
     "ci-backend-secret-key-from-vault",
     "ci-bootstrap-vault-password",
+    "ci-webhook-token-0123456789",
 ]
 
 _spec = importlib.util.spec_from_file_location("secret_scan", PROJECT / "tests/secret_scan.py")
@@ -158,6 +159,18 @@ def test_broken_instance_failed_on_its_health_gate_and_stays_out() -> None:
     assert "lifecycle action ABANDON" in output
     assert "health" in output.lower()
     assert not broken.file("/etc/systemd/system/cnt-pull.timer").exists
+    # Nothing printed the secrets, the webhook's URL among them.
+    log = broken.file("/var/log/cnt-bootstrap.log").content_string
+    assert secret_scan.leaks(output + log, SECRETS) == []
+    # The instance told the team itself (the webhook's URL from Parameter Store).
+    webhooks = requests.get(f"{DOUBLES}/_doubles/webhooks", timeout=5).json()
+    told = [w for w in webhooks if w["caller"] == "172.30.59.12"]
+    assert [w["body"]["cnt"]["event"] for w in told] == ["abandon"], told
+    message = told[0]["body"]
+    assert message["cnt"]["instance"] == instance_id("172.30.59.12") and message["cnt"]["version"] == "broken"
+    assert message["text"].startswith(f"Instance {instance_id('172.30.59.12')} failed its first configuration")
+    assert "ABANDON, Auto Scaling replaces it. cnt-backend broken failed: no healthy answer" in message["text"]
+    assert "Last " not in message["text"], "the failing container's log lines are not sent"
 
 
 def test_timer_is_installed_and_runs() -> None:

@@ -27,6 +27,9 @@ One process, two ports on the address given (the scenario network's gateway):
      POST /_doubles/target-lifecycle-state  {"instance": ID, "state": "Terminated"}: what
                            the instance's metadata says Auto Scaling is taking it to.
      /_doubles/imds        the metadata paths each caller asked for (JSON).
+     POST /_doubles/webhook/...  a chat's incoming webhook (cnt_notify_webhook_url): each
+                           JSON body recorded with its caller, answered 200.
+     /_doubles/webhooks    the recorded bodies (JSON).
      /static/...           files under --static (the git repository, wheels). With
                            --git-token, the repository (*.git/...) answers only to HTTP
                            basic auth with that token as the password (a private
@@ -65,6 +68,7 @@ class Doubles:
         self.target_states: dict[str, str] = {}
         self.git_auth = {"accepted": 0, "refused": 0}
         self.imds_log: dict[str, list[str]] = {}
+        self.webhooks: list[dict] = []
         self.lock = threading.Lock()
 
     def instance(self, address: str) -> dict | None:
@@ -166,6 +170,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         elif self.path == "/_doubles/imds":
             with self.doubles.lock:
                 self.reply(200, json.dumps(self.doubles.imds_log), "application/json")
+        elif self.path == "/_doubles/webhooks":
+            with self.doubles.lock:
+                self.reply(200, json.dumps(self.doubles.webhooks), "application/json")
         else:
             self.static(super().do_GET)
 
@@ -195,6 +202,13 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
+        if self.path.startswith("/_doubles/webhook/"):
+            with self.doubles.lock:
+                self.doubles.webhooks.append(
+                    {"time": time.time(), "caller": self.client_address[0], "body": json.loads(body)}
+                )
+            self.reply(200, "ok")
+            return
         if self.path == "/_doubles/target-lifecycle-state":
             wanted = json.loads(body)
             with self.doubles.lock:
