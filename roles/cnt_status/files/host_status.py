@@ -35,11 +35,11 @@ class DockerSocket(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def inspect(docker_socket: str, name: str) -> dict | None:
-    """The container's inspect document, or None when there is no such container."""
+def get(docker_socket: str, path: str) -> dict | None:
+    """A GET of Docker's Engine API: the JSON document, or None when it answers 404."""
     connection = DockerSocket(docker_socket)
     try:
-        connection.request("GET", f"/containers/{urllib.parse.quote(name)}/json")
+        connection.request("GET", path)
         response = connection.getresponse()
         body = response.read()
     finally:
@@ -47,8 +47,18 @@ def inspect(docker_socket: str, name: str) -> dict | None:
     if response.status == 404:
         return None
     if response.status != 200:
-        raise RuntimeError(f"Docker answered {response.status} for {name}: {body[:200]!r}")
+        raise RuntimeError(f"Docker answered {response.status} for {path}: {body[:200]!r}")
     return json.loads(body)
+
+
+def inspect(docker_socket: str, name: str) -> dict | None:
+    """The container's inspect document (None: no such container), with its image's
+    registry digests (none for an image built or loaded on the host)."""
+    document = get(docker_socket, f"/containers/{urllib.parse.quote(name)}/json")
+    if document is not None:
+        image = get(docker_socket, f"/images/{urllib.parse.quote(document.get('Image', ''), safe=':')}/json") or {}
+        document["RepoDigests"] = image.get("RepoDigests") or []
+    return document
 
 
 def parse_time(value: str) -> datetime.datetime | None:
@@ -89,6 +99,7 @@ def container_state(document: dict | None, url: str, now: datetime.datetime) -> 
         "uptime_seconds": int((now - started).total_seconds()) if running and started else None,
         "image_id": document.get("Image", ""),
         "image": document.get("Config", {}).get("Image", ""),
+        "digest": (document.get("RepoDigests") or [""])[0],
         "labels": {key: value for key, value in labels.items() if key.startswith(LABEL_PREFIX)},
         "health": (health(url) if url else "no health check") if running else "not running",
     }
