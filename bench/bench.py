@@ -2,6 +2,7 @@
 
   noop_deploy_s / floor_s   deploy.yml on the converged fleet, against a playbook doing
                             only what any run must (facts and one stat per host)
+  status_s / status_ratio   status.yml on the same fleet, and its ratio to the floor
   change_deploy_s           deploy.yml changing one backend value on every host (serial 1)
   noop_deploy_<N>_s         the same no-op on a fleet of N application hosts (--hosts N,
   noop_scale                default 4), and its ratio to the two-host no-op; floor_scale,
@@ -44,6 +45,7 @@ GOALS = {
     "noop_ratio": ("<=", 3),
     "noop_scale": ("<=", 1.25),
     "noop_changed": ("==", 0),
+    "status_ratio": ("<=", 2),
     "rolling_failed": ("==", 0),
     "rolling_requests": (">=", 1000),
     "socketio_lost": ("==", 0),
@@ -78,17 +80,20 @@ def changed(run: subprocess.CompletedProcess) -> int:
 # --- no-op deploy against the floor
 def noop() -> dict:
     # Each twice, alternating, the faster of each counts: these machines are shared.
-    floors, noops = [], []
+    floors, noops, statuses = [], [], []
     for _ in range(2):
         floors.append(playbook("bench/floor.yml")[0])
         noop_s, run = playbook("playbooks/deploy.yml", "-e", "cnt_app_version=demo-1")
         noops.append(noop_s)
-    floor_s, noop_s = min(floors), min(noops)
+        statuses.append(playbook("playbooks/status.yml")[0])
+    floor_s, noop_s, status_s = min(floors), min(noops), min(statuses)
     return {
         "noop_deploy_s": round(noop_s, 1),
         "floor_s": round(floor_s, 1),
         "noop_ratio": round(noop_s / floor_s, 2),
         "noop_changed": changed(run),
+        "status_s": round(status_s, 1),
+        "status_ratio": round(status_s / floor_s, 2),
     }
 
 
