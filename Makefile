@@ -132,7 +132,12 @@ INVENTORY ?= inventories/local
 validate: setup ## Validate an inventory without contacting its hosts: make validate INVENTORY=... [RENDER_DIR=...]
 	ansible-playbook playbooks/validate.yml -i $(INVENTORY) $(if $(RENDER_DIR),-e render_dir=$(abspath $(RENDER_DIR)))
 
-.PHONY: status logs
+.PHONY: build status logs
+build: setup ## Build a version's images once, push them to the registry, record their digests: make build VERSION=... [FORCE=1]
+	@test -n "$(VERSION)" || { echo "VERSION is required: make build VERSION=v1.2.3 INVENTORY=..."; exit 2; }
+	ansible-playbook playbooks/build.yml -i $(INVENTORY) -e "$$(python3 -c 'import json, os; print(json.dumps({ \
+	  "cnt_registry_build_versions": [os.environ["VERSION"]], "cnt_registry_build_force": os.environ.get("FORCE", "") == "1"}))')"
+
 status: setup ## The fleet at a glance, every mismatch flagged, non-zero when any (a cron check): make status INVENTORY=...
 	ansible-playbook playbooks/status.yml -i $(INVENTORY)
 

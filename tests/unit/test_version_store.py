@@ -6,6 +6,7 @@ the instances do in the Molecule bootstrap scenario."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -160,3 +161,22 @@ def test_version_store_none_records_nothing_and_keeps_the_inventory_version(ssm,
     assert result.returncode == 0, result.stdout + result.stderr
     assert client.get_parameters(Names=["/cnt/staging/none"])["InvalidParameters"] == ["/cnt/staging/none"]
     assert (tmp_path / "app-1.version").read_text() == "v9.9.9"
+
+
+def test_deploy_records_the_digests_the_version_ran_by_beside_it(ssm, tmp_path, ansible_playbook, repository):
+    url, client = ssm
+    path, _ = repository
+    digests = {"cnt-backend": "sha256:" + "a" * 64, "cnt-voice-agent": "sha256:" + "b" * 64}
+    recorded = run(
+        ansible_playbook,
+        tmp_path,
+        url,
+        "record",
+        cnt_app_version="v3.0.0",
+        cnt_rollout_repository=str(path),
+        cnt_rollout_image_digests=digests,
+    )
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    # Where a new instance (cnt_registry's resolve) reads them: beside the version parameter.
+    parameter = client.get_parameter(Name="/cnt/staging/images/v3.0.0")["Parameter"]
+    assert (json.loads(parameter["Value"]), parameter["Version"]) == (digests, 1)

@@ -36,6 +36,9 @@ SECRETS = [
     "ci-backend-secret-key-from-vault",
     "ci-bootstrap-vault-password",
     "ci-webhook-token-0123456789",
+    # The registry's: the demo user's password, and the token moto's ECR hands out.
+    "demo-registry-password-0123456789",
+    "123456789012-auth-token",
 ]
 
 _spec = importlib.util.spec_from_file_location("secret_scan", PROJECT / "tests/secret_scan.py")
@@ -79,7 +82,47 @@ def test_instance_runs_the_version_the_last_deploy_recorded() -> None:
     for name in ["cnt-backend", "cnt-voice-agent"]:
         labels = container(app, name)["Config"]["Labels"]
         assert labels["cnt.version"] == "demo-1", (name, labels)
-        assert container(app, name)["Config"]["Image"] == f"{name}:demo-1"
+
+
+REGISTRY = "172.30.59.10:5000"
+
+
+def test_instance_pulled_the_digests_the_version_store_records_from_the_registry_logged_in_as_ecr() -> None:
+    ssm = boto3.client("ssm", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
+    recorded = json.loads(ssm.get_parameter(Name="/cnt/ci-bootstrap/images/demo-1")["Parameter"]["Value"])
+    assert set(recorded) == {"cnt-backend", "cnt-voice-agent"}, recorded
+    auth = ("AWS", "123456789012-auth-token")
+    ca = str(EPHEMERAL / "demo/tls/ca.pem")
+    accept = ", ".join(
+        [
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ]
+    )
+    for name, digest in recorded.items():
+        info = container(app, name)
+        # Run by digest, and that digest is the image the container runs.
+        assert info["Config"]["Image"] == f"{REGISTRY}/{name}@{digest}", info["Config"]["Image"]
+        image = json.loads(app.check_output(f"docker image inspect {info['Image']}"))[0]
+        assert f"{REGISTRY}/{name}@{digest}" in image["RepoDigests"], image["RepoDigests"]
+        # The registry (TLS, basic auth) has that digest under the version's tag.
+        answer = requests.head(
+            f"https://{REGISTRY}/v2/{name}/manifests/demo-1",
+            auth=auth,
+            verify=ca,
+            timeout=10,
+            headers={"Accept": accept},
+        )
+        assert answer.headers["Docker-Content-Digest"] == digest
+    # Nothing was handed over: no image archive on the instance, and the engine logged in
+    # with the token ECR (moto) gave the instance role; the registry refuses anonymous pulls.
+    assert not app.file("/srv/cnt-images").exists
+    config = json.loads(app.file("/root/.docker/config.json").content_string)
+    assert REGISTRY in config["auths"], config
+    anonymous = requests.head(f"https://{REGISTRY}/v2/cnt-backend/manifests/demo-1", verify=ca, timeout=10)
+    assert anonymous.status_code == 401
 
 
 def test_backend_is_healthy_on_redis_with_tls_and_auth() -> None:

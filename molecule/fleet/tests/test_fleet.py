@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import boto3
+import pytest
 import requests
 import socketio
 import testinfra
@@ -169,6 +170,109 @@ def test_every_host_runs_the_first_version_and_the_no_op_rolled_nothing():
         # entered the rolling play (no drain, no audit line).
         assert [line.split("result=")[1] for line in audit] == ["deployed"]
         assert all("version=demo-1" in line and "environment=local" in line for line in audit)
+
+
+REGISTRY = "172.30.58.10:5000"
+REGISTRY_CA = str(EPHEMERAL / "demo/tls/ca.pem")
+REGISTRY_USER = (
+    "cnt-demo",
+    yaml.safe_load((PROJECT / "inventories/local/group_vars/all/vault.yml").read_text())["vault_cnt_registry_password"],
+)
+MANIFESTS = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+
+
+def registry_digest(repository: str, tag: str, auth: tuple[str, str] | None = REGISTRY_USER) -> requests.Response:
+    """The test registry's answer for repository:tag (TLS with the demo's CA)."""
+    return requests.head(
+        f"https://{REGISTRY}/v2/{repository}/manifests/{tag}",
+        auth=auth,
+        verify=REGISTRY_CA,
+        timeout=10,
+        headers={"Accept": MANIFESTS},
+    )
+
+
+def container_image(host: str, name: str) -> str:
+    return app(host).check_output(f"docker inspect --format '{{{{.Config.Image}}}}' {name}")
+
+
+def test_both_hosts_run_the_same_digests_pulled_from_the_registry_with_auth_over_tls():
+    for name in ["cnt-backend", "cnt-voice-agent"]:
+        digest = registry_digest(name, "demo-1").headers["Docker-Content-Digest"]
+        for host in APPS:
+            # Run by digest: the one the registry's demo-1 tag names, on both hosts.
+            assert container_image(host, name) == f"{REGISTRY}/{name}@{digest}"
+            image = json.loads(app(host).check_output(f"docker image inspect {REGISTRY}/{name}@{digest}"))[0]
+            assert f"{REGISTRY}/{name}@{digest}" in image["RepoDigests"]
+    # The registry answers only with credentials, and only over TLS; the hosts' engines
+    # logged in and trust its CA where Docker looks.
+    assert registry_digest("cnt-backend", "demo-1", auth=None).status_code == 401
+    try:
+        plain = requests.get(f"http://{REGISTRY}/v2/", timeout=5).status_code
+    except requests.ConnectionError:
+        plain = None
+    assert plain in (None, 400)
+    for host in APPS:
+        assert REGISTRY in json.loads(app(host).file("/root/.docker/config.json").content_string)["auths"]
+        assert app(host).file(f"/etc/docker/certs.d/{REGISTRY}/ca.crt").exists
+        assert not app(host).file("/srv/cnt-images").exists
+
+
+def test_building_a_version_the_registry_has_at_this_commit_builds_nothing():
+    run = deploy("-e", '{"cnt_registry_build_versions": ["demo-1"]}', playbook="build.yml")
+    assert run.returncode == 0, run.stdout[-3000:]
+    recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", run.stdout)
+    assert recap and recap.group(1) == "0", run.stdout[-3000:]
+    assert "TASK [cnt_registry : build-version | Build the images]" in run.stdout
+    assert re.search(r"build-version \| Build the images\] \*+\nskipping", run.stdout), run.stdout[-3000:]
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["refused credentials", "unknown tag", "unknown digest", "digest mismatch", "registry down"],
+)
+def test_a_bad_registry_input_stops_the_plan_before_any_container_changes_naming_image_and_registry(case):
+    wrong_password = "wrong-registry-password-31415"
+    TEST_SECRETS.append(wrong_password)
+    demo_2 = registry_digest("cnt-backend", "demo-2").headers["Docker-Content-Digest"]
+    extra, expected = {
+        "refused credentials": (
+            {"cnt_registry_password": wrong_password},
+            f"registry {REGISTRY} refused the credentials (password) for {REGISTRY}/cnt-backend:demo-1",
+        ),
+        "unknown tag": (
+            {"cnt_app_version": "demo-404"},
+            f"{REGISTRY}/cnt-backend:demo-404: no such tag in registry {REGISTRY}",
+        ),
+        "unknown digest": (
+            {"cnt_image_digests": {"cnt-backend": "sha256:" + "0" * 64}},
+            f"{REGISTRY}/cnt-backend:demo-1: digest sha256:{'0' * 64}",
+        ),
+        "digest mismatch": (
+            {"cnt_image_digests": {"cnt-backend": demo_2}},
+            f"{REGISTRY}/cnt-backend:demo-1: digest mismatch: the registry {REGISTRY} tags",
+        ),
+        "registry down": (
+            {"cnt_registry": "172.30.58.10:5999"},
+            "registry 172.30.58.10:5999 is down or unreachable (172.30.58.10:5999/cnt-backend:demo-1)",
+        ),
+    }[case]
+    before = {n: containers(n) for n in APPS}
+    run = deploy("-e", json.dumps(extra))
+    assert run.returncode != 0
+    flat = " ".join(run.stdout.replace("'", "").split())
+    assert expected in flat, flat[-3000:]
+    if case == "unknown digest":
+        assert f"is not in registry {REGISTRY}" in flat
+    # Stopped in the plan: no container changed.
+    assert {n: containers(n) for n in APPS} == before
 
 
 def test_haproxy_sends_requests_to_both_hosts():
@@ -764,9 +868,10 @@ def test_drift_removed_image_daemon_json_removed_container_changed_backend_value
     before = {n: containers(n) for n in APPS}
     daemon_json = app("fleet-app-1").file("/etc/docker/daemon.json").sha256sum
     backend_env = app("fleet-app-2").file("/etc/cnt/backend.env").content_string
-    # fleet-app-1: the backend's image tag removed; daemon.json changed by hand.
+    # fleet-app-1: the backend's image removed (pulled again by digest); daemon.json changed by hand.
+    backend_image = container_image("fleet-app-1", "cnt-backend")
     app("fleet-app-1").check_output(
-        "docker rmi -f cnt-backend:demo-1 && sed -i 's/^{/{\"debug\": true,/' /etc/docker/daemon.json"
+        f"docker rmi -f {backend_image} && sed -i 's/^{{/{{\"debug\": true,/' /etc/docker/daemon.json"
     )
     # fleet-app-2: the voice agent's container removed by hand; one backend value changed
     # in the inventory (a host variable).
@@ -778,7 +883,7 @@ def test_drift_removed_image_daemon_json_removed_container_changed_backend_value
         [
             "of demo-1 to local: 2 of 2 hosts change",
             "docker engine: /etc/docker/daemon.json changes: the engine restarts",
-            "load image archive /srv/cnt-images/images.tar",
+            f"cnt-backend: its image {backend_image} is not on the host",
             "cnt-voice-agent: created (it does not exist yet)",
             "cnt-backend: its configuration changes (/etc/cnt/backend.env)",
             "file changes: /etc/cnt/backend.env",
@@ -792,7 +897,7 @@ def test_drift_removed_image_daemon_json_removed_container_changed_backend_value
     after = {n: containers(n) for n in APPS}
     # fleet-app-1: the image is back, daemon.json as rendered, and no container recreated
     # (the engine restarted with live-restore on).
-    assert app("fleet-app-1").run("docker image inspect cnt-backend:demo-1").rc == 0
+    assert app("fleet-app-1").run(f"docker image inspect {backend_image}").rc == 0
     assert app("fleet-app-1").file("/etc/docker/daemon.json").sha256sum == daemon_json
     assert {s: c[0] for s, c in after["fleet-app-1"].items()} == {s: c[0] for s, c in before["fleet-app-1"].items()}
     assert all(running for _, running in after["fleet-app-1"].values())

@@ -9,6 +9,14 @@ AWS_ENDPOINT_URL) and region handling as every other AWS task of the project.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+with contextlib.suppress(ImportError):  # AnsibleAWSModule reports the missing library
+    import botocore
+
 DOCUMENTATION = r"""
 module: cnt_ecr_token
 short_description: The username and password Docker logs in to ECR with
@@ -46,15 +54,6 @@ proxy_endpoint:
   returned: success
   type: str
 """
-
-import base64
-
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
-try:
-    import botocore
-except ImportError:  # AnsibleAWSModule reports the missing library
-    pass
 
 
 def main() -> None:
