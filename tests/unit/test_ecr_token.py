@@ -36,6 +36,7 @@ def run(ansible_playbook, tmp_path, endpoint: str):
                 "ansible_python_interpreter": sys.executable,
                 "cnt_registry": REGISTRY,
                 "cnt_aws_region": "eu-west-2",
+                "cnt_app_version": "v1.0.0",
                 "out_dir": str(tmp_path),
             }
         ),

@@ -85,6 +85,32 @@ def test_instance_runs_the_version_the_last_deploy_recorded() -> None:
 
 
 REGISTRY = "172.30.59.10:5000"
+# The user and password moto's ECR hands out (the test registry accepts them).
+REGISTRY_AUTH = ("AWS", "123456789012-auth-token")
+REGISTRY_CA = str(EPHEMERAL / "demo/tls/ca.pem")
+MANIFESTS = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+
+
+def retag_in_registry(name: str, source: str, target: str) -> None:
+    """Push another tag of an image, as a build of a new version with the same bytes does."""
+    got = requests.get(
+        f"https://{REGISTRY}/v2/{name}/manifests/{source}",
+        auth=REGISTRY_AUTH, verify=REGISTRY_CA, timeout=10, headers={"Accept": MANIFESTS},
+    )  # fmt: skip
+    got.raise_for_status()
+    put = requests.put(
+        f"https://{REGISTRY}/v2/{name}/manifests/{target}",
+        data=got.content, auth=REGISTRY_AUTH, verify=REGISTRY_CA, timeout=10,
+        headers={"Content-Type": got.headers["Content-Type"]},
+    )  # fmt: skip
+    assert put.status_code == 201, put.text
 
 
 def test_instance_pulled_the_digests_the_version_store_records_from_the_registry_logged_in_as_ecr() -> None:
@@ -513,10 +539,9 @@ def test_an_instance_launched_while_a_deploy_holds_the_lock_waits_then_runs_the_
         ssl_ca_certs=str(ca),
     )
     lock = "cnt:deploy-lock:staging"
-    # What the deploy rolls out: a new tag of the same images (no registry here).
-    app.check_output(
-        "docker tag cnt-backend:demo-1 cnt-backend:demo-1b && docker tag cnt-voice-agent:demo-1 cnt-voice-agent:demo-1b"
-    )
+    # What the deploy rolls out: a new tag of the same images, pushed to the registry.
+    for name in ("cnt-backend", "cnt-voice-agent"):
+        retag_in_registry(name, "demo-1", "demo-1b")
     fleet.set(lock, "run-deploy-1b actor=operator version=demo-1b since=now", ex=600)
     new, saved = scale_out("cnt-ci-bootstrap-app", "172.30.59.11")
     try:
