@@ -141,6 +141,15 @@ trap abandon EXIT
 export AWS_EC2_METADATA_SERVICE_ENDPOINT=${AWS_EC2_METADATA_SERVICE_ENDPOINT:-$CNT_IMDS_URL}
 aws_settings=$(env | grep -E '^AWS_(ENDPOINT_URL[A-Z_]*|EC2_METADATA_SERVICE_ENDPOINT|DEFAULT_REGION)=' || true)
 
+# Where a launch's time goes: each step's seconds, printed on one line at the end.
+timings=()
+step() {
+  if [ -n "${step_name:-}" ]; then timings+=("$step_name $((SECONDS - step_start))s"); fi
+  step_name=$1
+  step_start=$SECONDS
+}
+
+step apt
 echo "cnt-bootstrap: installing git and Python's venv"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
@@ -180,6 +189,7 @@ HELPER
   git config --system credential.helper "/usr/local/sbin/cnt-git-credential $CNT_REPO_TOKEN_SECRET"
 fi
 
+step keys+clone
 echo "cnt-bootstrap: installing the team's signing keys"
 keyring=/etc/cnt-deploy/gnupg
 install -d -m 0755 /etc/cnt-deploy
@@ -205,10 +215,13 @@ if ! GNUPGHOME=$keyring git -C "$CNT_PULL_HOME/repo" verify-commit "$commit"; th
 fi
 git -C "$CNT_PULL_HOME/repo" checkout --quiet --force "$commit"
 
+step toolchain
 echo "cnt-bootstrap: installing the pinned toolchain (bootstrap/requirements.txt, every file by its hash)"
 python3 -m venv "$CNT_PULL_HOME/venv"
+# --no-compile: byte-compiling every module of the `ansible` package (tens of thousands,
+# most never imported here) took most of this step; Python compiles what runs, once.
 # shellcheck disable=SC2086  # CNT_PIP_OPTIONS is a list of options
-"$CNT_PULL_HOME/venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps $CNT_PIP_OPTIONS \
+"$CNT_PULL_HOME/venv/bin/pip" install --quiet --no-compile --disable-pip-version-check --require-hashes --no-deps $CNT_PIP_OPTIONS \
   -r "$CNT_PULL_HOME/repo/bootstrap/requirements.txt"
 
 if [ -z "$CNT_ENVIRONMENT" ]; then
@@ -242,7 +255,11 @@ $aws_settings
 SETTINGS
 umask 022
 
+step ansible-pull
 echo "cnt-bootstrap: first ansible-pull run"
 handed_over=true
-"$CNT_PULL_HOME/repo/roles/cnt_pull/files/cnt-pull" --first-boot
-echo "cnt-bootstrap: done $(date -u +%FT%TZ)"
+# The first run also reports its slowest tasks (the launch's timings, below).
+ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks PROFILE_TASKS_TASK_OUTPUT_LIMIT=12 \
+  "$CNT_PULL_HOME/repo/roles/cnt_pull/files/cnt-pull" --first-boot
+step end
+echo "cnt-bootstrap: done $(date -u +%FT%TZ) in ${SECONDS}s: ${timings[*]}"
