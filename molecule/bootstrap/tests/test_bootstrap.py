@@ -117,16 +117,7 @@ def test_instance_pulled_the_digests_the_version_store_records_from_the_registry
     ssm = boto3.client("ssm", endpoint_url=MOTO, region_name="us-east-1", **TESTING_KEYS)
     recorded = json.loads(ssm.get_parameter(Name="/cnt/ci-bootstrap/images/demo-1")["Parameter"]["Value"])
     assert set(recorded) == {"cnt-backend", "cnt-voice-agent"}, recorded
-    auth = ("AWS", "123456789012-auth-token")
-    ca = str(EPHEMERAL / "demo/tls/ca.pem")
-    accept = ", ".join(
-        [
-            "application/vnd.oci.image.index.v1+json",
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        ]
-    )
+    auth, ca, accept = REGISTRY_AUTH, REGISTRY_CA, MANIFESTS
     for name, digest in recorded.items():
         info = container(app, name)
         # Run by digest, and that digest is the image the container runs.
