@@ -345,7 +345,7 @@ def test_a_repository_change_reaches_the_instance_through_the_timer() -> None:
     # Signed by the team's key, as every commit instances run.
     push_change("hello-from-git", "team")
 
-    out = app.run("systemctl start cnt-pull.service && journalctl -u cnt-pull.service --no-pager -n 400 -o cat")
+    out = app.run("systemctl start cnt-pull.service && journalctl -u cnt-pull.service --no-pager -n 3000 -o cat")
     assert out.rc == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "PLAY RECAP" in out.stdout, out.stdout[-3000:]
     recap = out.stdout.split("PLAY RECAP")[-1]
@@ -378,7 +378,7 @@ def test_the_instance_runs_the_commit_the_last_deploy_pinned_not_the_branch_head
 
     def run_timer() -> str:
         app.run("journalctl --rotate; journalctl --vacuum-time=1s")
-        out = app.run("systemctl start cnt-pull.service; journalctl -u cnt-pull.service --no-pager -n 400 -o cat")
+        out = app.run("systemctl start cnt-pull.service; journalctl -u cnt-pull.service --no-pager -n 3000 -o cat")
         assert out.rc == 0, out.stdout[-3000:] + out.stderr[-2000:]
         return out.stdout
 
