@@ -16,6 +16,9 @@ RECORD = """
     create: true
     mode: "0600"
   delegate_to: localhost
+  # Both hosts write the one file: one at a time (lineinfile reads, then replaces it; two
+  # at once lose a line).
+  throttle: 1
 """
 FAIL = """
 - name: Refuse (a change freeze)
