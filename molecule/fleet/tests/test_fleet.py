@@ -43,21 +43,24 @@ SERVICES = ["cnt-backend", "cnt-livekit-server", "cnt-voice-agent"]
 # 0 failed requests either way, wretr +4/+6), so the client-side count alone proves nothing.
 # Not `eresp`: the websockets a drained host still holds are cut when its backend stops
 # (the clients reconnect elsewhere), and HAProxy counts those as response errors.
-HAPROXY_STATS = """
-import csv, socket
-s = socket.socket(socket.AF_UNIX)
-s.connect("/run/haproxy/admin.sock")
-s.sendall(b"show stat\\n")
-data = b""
-while chunk := s.recv(65536):
-    data += chunk
-for row in csv.DictReader(data.decode().lstrip("# ").splitlines()):
-    if row["pxname"] == "cnt_backend" and row["svname"] != "BACKEND":
-        print(row["svname"], row["wretr"], row["econ"], row["hrsp_5xx"])
-"""
+# Read on the load balancer host by the deploy's own code: show_stat() of
+# plugins/modules/cnt_haproxy_stat.py (what cnt_lb's status step runs), not a copy.
+HAPROXY_STAT_SOURCE = (PROJECT / "plugins/modules/cnt_haproxy_stat.py").read_text()
 
-# Each backend server's state (UP, MAINT...): a drained host shows MAINT.
-HAPROXY_STATUS = HAPROXY_STATS.replace('row["wretr"], row["econ"], row["hrsp_5xx"]', 'row["status"]')
+
+def haproxy_rows(backend: str = "cnt_backend") -> list[dict[str, str]]:
+    """The servers of one HAProxy backend, as `show stat` rows."""
+    script = (
+        f"ns = {{'__name__': 'cnt_haproxy_stat'}}; exec({HAPROXY_STAT_SOURCE!r}, ns); import json; "
+        f"print(json.dumps(ns['show_stat']('/run/haproxy/admin.sock', [{backend!r}])))"
+    )
+    out = testinfra.get_host("docker://fleet-lb").check_output("python3 -c " + shlex.quote(script))
+    return [row for row in json.loads(out) if row["svname"] not in ("FRONTEND", "BACKEND")]
+
+
+def haproxy_status() -> str:
+    """Each backend server's state (UP, MAINT...), a line each: a drained host shows MAINT."""
+    return "\n".join(f"{row['svname']} {row['status']}" for row in haproxy_rows())
 
 
 # Every secret of the fleet's inventory (inventories/local: its vault file), and those the
@@ -141,8 +144,7 @@ def labels(name: str) -> dict[str, dict[str, str]]:
 
 def haproxy_errors() -> dict[str, tuple[int, ...]]:
     """Per backend server: (retries, connection errors, 5xx answers)."""
-    out = testinfra.get_host("docker://fleet-lb").check_output("python3 -c " + shlex.quote(HAPROXY_STATS))
-    return {name: tuple(int(v or 0) for v in values) for name, *values in (line.split() for line in out.splitlines())}
+    return {row["svname"]: tuple(int(row[k] or 0) for k in ("wretr", "econ", "hrsp_5xx")) for row in haproxy_rows()}
 
 
 def test_the_no_op_deploy_verified_health_and_load_balancer_and_skipped_the_socketio_probe():
@@ -324,8 +326,7 @@ def fleet_state() -> dict:
             host.check_output("sha256sum /etc/cnt/backend.env /etc/cnt/livekit.yaml"),
             host.file("/var/log/cnt-deploy.log").content_string,
         )
-    lb = testinfra.get_host("docker://fleet-lb")
-    state["haproxy"] = lb.check_output("python3 -c " + shlex.quote(HAPROXY_STATUS))
+    state["haproxy"] = haproxy_status()
     return state
 
 
@@ -502,7 +503,7 @@ def test_rolling_redeploy_under_load_drops_no_request_and_every_client_reconnect
     assert {b["cnt_deploy_event"]["run"] for b in chat.received} == {success["run"]}
     assert chat.received[1]["text"].endswith("after_host fleet-app-1, deployed")
     assert load.failures == []
-    # HAProxy never sent a request to a host while it restarted (see HAPROXY_STATS).
+    # HAProxy never sent a request to a host while it restarted (see haproxy_errors).
     assert haproxy_errors() == errors_before
     assert load.requests >= 200
     # Served throughout, first the old version, then the new one.
@@ -739,9 +740,7 @@ def test_a_version_whose_second_host_fails_reverts_the_fleet_under_load_and_keep
     assert haproxy_errors() == errors_before
     assert "action=revert version=demo-1 result=deployed" in last_audit("fleet-app-1")
     assert "version=demo-2 result=failed" in last_audit("fleet-app-2")
-    assert "MAINT" not in testinfra.get_host("docker://fleet-lb").check_output(
-        "python3 -c " + shlex.quote(HAPROXY_STATUS)
-    )
+    assert "MAINT" not in haproxy_status()
     # fleet-app-1 rolled (twice): it keeps its last two versions' images, the older ones
     # are gone; fleet-app-2 failed before that step and keeps everything.
     assert image_tags("fleet-app-1") >= {"cnt-backend:demo-1", "cnt-backend:demo-2", "cnt-voice-agent:demo-2"}
@@ -962,6 +961,4 @@ def test_two_concurrent_deploys_the_second_is_refused_naming_the_holder_and_chan
         assert f"run={holder.group(1)} " in audit.splitlines()[-1] and "result=deployed" in audit.splitlines()[-1]
         assert f"run={second_id} " not in audit
         assert labels(name)["cnt-backend"]["cnt.version"] == "demo-2"
-    assert "MAINT" not in testinfra.get_host("docker://fleet-lb").check_output(
-        "python3 -c " + shlex.quote(HAPROXY_STATUS)
-    )
+    assert "MAINT" not in haproxy_status()
