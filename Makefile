@@ -62,7 +62,7 @@ lint-ci: setup ## The GitHub workflow against its schema (bundled, offline); the
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	pre-commit validate-config .pre-commit-config.yaml
 
-unit: setup ## Unit and integration tests (pytest): filters, validate.yml, the reference app on a TLS Redis
+unit: setup ## Unit and integration tests (pytest): plugins/, filters, playbooks against emulators, the docs' tables, a TLS Redis
 	pytest tests/unit tests/integration
 
 images: ## Build the test host and app base images (cached; rebuilt when their recipe changes)
@@ -126,6 +126,10 @@ test: lint unit molecule ## Every check: lint, unit tests, then every Molecule s
 clean: ## Remove the toolchain and Molecule's leftovers
 	-for scenario in $(SCENARIOS); do molecule destroy -s $$scenario; done
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+.PHONY: docs
+docs: setup ## Rewrite the tables in docs/ that mirror code (the inventory contract, from cnt_host's argument specs)
+	python tools/docs.py
 
 .PHONY: validate
 INVENTORY ?= inventories/local

@@ -15,7 +15,7 @@
                             (the Molecule bootstrap scenario's healthy host, alone)
 
 Writes reports/bench.json and reports/bench.md. Benchmarks, not tests: nothing here
-fails on a number; the README reads the goals against them.
+fails on a number; docs/benchmarks.md reads the goals against them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 # A new instance installs git and the pinned toolchain, then configures itself with
 # ansible-pull (local.yml) on the version the last deploy.yml recorded, completes the
 # launch lifecycle action (CONTINUE once healthy, ABANDON if not) and installs a timer
-# that re-runs ansible-pull when the repository moves. README: "Auto Scaling bootstrap".
+# that re-runs ansible-pull when the repository moves. docs/autoscaling.md.
 #
 # Debian 12/13 AMIs. Runs as root (cloud-init runs user data as root). Its log:
 # /var/log/cnt-bootstrap.log (and cloud-init's /var/log/cloud-init-output.log).
