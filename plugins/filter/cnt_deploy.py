@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 CONTAINERS = ("cnt-backend", "cnt-livekit-server", "cnt-voice-agent")
 HOOK_POINTS = ("before", "after_host", "success", "failure", "rollback")
 
@@ -57,7 +59,7 @@ def cnt_canary_host(host_plans: Mapping[str, Any], enabled: object = True) -> st
     """The canary: the first host whose plan changes something, when the canary is on
     and more than one host changes ('' otherwise: one host is its own canary)."""
     changing = cnt_changing_hosts(host_plans)
-    return changing[0] if _bool(enabled) and len(changing) > 1 else ""
+    return changing[0] if _truth(enabled) and len(changing) > 1 else ""
 
 
 def cnt_deploy_knob_problems(on_failure: object, bake_seconds: object, hooks: object) -> list[str]:
@@ -157,7 +159,7 @@ def cnt_canary_ok(verify_result: Mapping[str, Any], canary: str, socketio: objec
         return False
     if (verify_result.get("load_balancer") or {}).get(canary) != "in service":
         return False
-    if not _bool(socketio):
+    if not _truth(socketio):
         return True
     received = verify_result.get("socketio_received") or []
     others = [h for h, s in hosts.items() if h != canary and s.get("backend") == "healthy"]
@@ -268,10 +270,9 @@ def cnt_failure_message(
     return " ".join(parts)
 
 
-def _bool(value: object) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on", "y", "t")
-    return bool(value)
+def _truth(value: object) -> bool:
+    """A knob's truth as Ansible reads it ('false' from an extra var is false)."""
+    return boolean(value, strict=False)
 
 
 class FilterModule:

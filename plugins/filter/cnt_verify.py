@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 SERVICES = ("backend", "livekit", "voice_agent")
 UNREACHABLE = dict.fromkeys(SERVICES, "unreachable")
 NOT_CHANGED = "not probed: cnt_verify_socketio is false (a deploy that changed nothing)"
@@ -59,7 +61,7 @@ def cnt_verify_result(
     in Redis and the time it read them)."""
     lb_status = lb_status or {}
     listened = listened or {}
-    probed = _bool(socketio)
+    probed = _truth(socketio)
     result = _json((emitter or {}).get("stdout")) if emitter and not emitter.get("skipped") else {}
     now = float(result.get("now") or 0)
     fresh_ips = {
@@ -76,11 +78,11 @@ def cnt_verify_result(
             hosts[host] = dict(facts.get("services") or {})
             if facts.get("version"):
                 versions[host] = str(facts["version"])
-            double = double or _bool(facts.get("livekit_test_double"))
+            double = double or _truth(facts.get("livekit_test_double"))
             if facts.get("node_ip") and facts["node_ip"] in fresh_ips:
                 registered += 1
         status = lb_status.get(host) or {"in_service": False, "out": ["not read"]}
-        in_service = _bool(status.get("in_service"))
+        in_service = _truth(status.get("in_service"))
         load_balancer[host] = "in service" if in_service else "OUT: " + "; ".join(status.get("out") or [])
         if _json((listened.get(host) or {}).get("stdout")).get("received"):
             received.append(host)
@@ -118,7 +120,7 @@ def cnt_verify_passed(result: Mapping[str, Any], socketio: object = True) -> boo
         return False
     if any(state != "in service" for state in result["load_balancer"].values()):
         return False
-    if _bool(socketio) and result["socketio"]["delivered"] != result["socketio"]["expected"]:
+    if _truth(socketio) and result["socketio"]["delivered"] != result["socketio"]["expected"]:
         return False
     nodes = result["livekit_nodes"]
     return not nodes["checked"] or nodes["registered"] == nodes["expected"]
@@ -170,10 +172,9 @@ def cnt_verify_out_of_service(result: Mapping[str, Any]) -> list[str]:
     return [host for host, state in result["load_balancer"].items() if state != "in service"]
 
 
-def _bool(value: object) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on", "y", "t")
-    return bool(value)
+def _truth(value: object) -> bool:
+    """A knob's truth as Ansible reads it ('false' from an extra var is false)."""
+    return boolean(value, strict=False)
 
 
 class FilterModule:
