@@ -178,6 +178,35 @@ def cnt_rollout_stopped(
     return len(failed) * 100 > int(str(max_fail_percentage)) * total
 
 
+def cnt_roll_result(service_plans: Mapping[str, Any] | None) -> str:
+    """What a host's roll did, for its audit line and its hooks: deployed when a
+    container restarted, reconciled when the host was only put right (files, the load
+    balancer) or nothing changed."""
+    restarted = any((plan or {}).get("restart") for plan in (service_plans or {}).values())
+    return "deployed" if restarted else "reconciled"
+
+
+VERBS = {"revert": "Reverting", "pull": "Configuring"}
+
+
+def cnt_host_failure(
+    message: object,
+    *,
+    action: str = "deploy",
+    version: object = "",
+    host: str = "",
+    out_of_service: object = False,
+    brief: bool = False,
+) -> str:
+    """Why a host's roll failed: 'Deploying v2 to app-1 failed: ...'. `brief` folds the
+    message onto one line (a notification's), and says nothing of the load balancer."""
+    text = str(message if message not in (None, "") else "see the task above")
+    if brief:
+        text = " ".join(text.split())
+    stays_out = " (the host stays out of the load balancer)" if _truth(out_of_service) and not brief else ""
+    return f"{VERBS.get(action, 'Deploying')} {version} to {host} failed{stays_out}: {text}"
+
+
 def cnt_canary_failure(canary: str, version: object, baked: bool = False) -> str:
     """Why the rollout stopped after the canary (the run's failure message)."""
     when, report = ("after the bake, ", "bake") if baked else ("", "canary")
@@ -289,6 +318,8 @@ class FilterModule:
             "cnt_canary_ok": cnt_canary_ok,
             "cnt_rollout_stopped": cnt_rollout_stopped,
             "cnt_canary_failure": cnt_canary_failure,
+            "cnt_roll_result": cnt_roll_result,
+            "cnt_host_failure": cnt_host_failure,
             "cnt_summary_lines": cnt_summary_lines,
             "cnt_failure_message": cnt_failure_message,
         }

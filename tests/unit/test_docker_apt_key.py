@@ -1,5 +1,5 @@
 """The docker role trusts the key of Docker's apt repository only when its fingerprint is
-the one Docker publishes (tasks/apt-key.yml): a key the test made stands in for the
+the one Docker publishes (tasks/apt_key.yml): a key the test made stands in for the
 repository's, once as the expected one, once as an impostor."""
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def test_compose_plugin_can_be_left_out(tmp_path, ansible_playbook):
 
 @pytest.mark.parametrize("package_manager", ["apt", "dnf"])
 def test_every_package_manager_has_its_install_tasks(package_manager):
-    assert (ROOT / "roles/docker/tasks" / f"install-{package_manager}.yml").is_file()
+    assert (ROOT / "roles/docker/tasks" / f"install_{package_manager}.yml").is_file()
 
 
 @pytest.mark.parametrize(

@@ -49,3 +49,16 @@ def test_the_readme_stays_short_and_its_links_resolve():
     assert len(readme.splitlines()) <= 300
     for link in re.findall(r"\]\((docs/[^)#]+)", readme):
         assert (ROOT / link).is_file(), link
+
+
+def test_every_role_has_a_readme_naming_its_entry_points_and_every_input():
+    for specs_path in sorted((ROOT / "roles").glob("*/meta/argument_specs.yml")):
+        role = specs_path.parents[1]
+        specs = yaml.safe_load(specs_path.read_text())["argument_specs"]
+        readme = (role / "README.md").read_text()
+        assert readme.startswith(f"# Role `{role.name}`")
+        for entry, spec in specs.items():
+            assert f"| `{entry}` |" in readme, (role.name, entry)
+            for option in spec.get("options") or {}:
+                assert f"| `{option}` |" in readme, (role.name, option)
+        assert f"    name: {role.name}" in readme

@@ -233,7 +233,7 @@ def test_building_a_version_the_registry_has_at_this_commit_builds_nothing():
     recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", run.stdout)
     assert recap and recap.group(1) == "0", run.stdout[-3000:]
     # The version is in the registry at this commit: its images are not built again.
-    build = run.stdout.split("TASK [cnt_registry : build-version | Build the images]")[1].split("TASK [")[0]
+    build = run.stdout.split("TASK [cnt_registry : build_version | Build the images]")[1].split("TASK [")[0]
     assert "skipping: [localhost]" in build, build
     assert not re.search(r"^(ok|changed): \[localhost\]", build, re.MULTILINE), build
 

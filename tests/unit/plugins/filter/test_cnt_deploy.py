@@ -308,3 +308,40 @@ def test_failure_message_when_only_the_verify_failed_and_nothing_reverted():
 def test_fleet_facts_fills_in_hosts_without_the_fact():
     hostvars = {"a": {"x": 1}, "b": {}}
     assert deploy.cnt_fleet_facts(["a", "b", "c"], hostvars, "x", 0) == {"a": 1, "b": 0, "c": 0}
+
+
+# --- one host's roll --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("plans", "result"),
+    [
+        ({"cnt-backend": {"restart": True}, "cnt-voice-agent": {"restart": False}}, "deployed"),
+        ({"cnt-backend": {"restart": False}}, "reconciled"),  # files or the load balancer put right
+        ({}, "reconciled"),
+        (None, "reconciled"),
+    ],
+)
+def test_a_roll_is_deployed_only_when_a_container_restarted(plans, result):
+    assert deploy.cnt_roll_result(plans) == result
+
+
+@pytest.mark.parametrize(
+    ("action", "verb"),
+    [("deploy", "Deploying"), ("rollback", "Deploying"), ("revert", "Reverting"), ("pull", "Configuring")],
+)
+def test_a_host_failure_names_what_was_done_to_which_host(action, verb):
+    assert (
+        deploy.cnt_host_failure("boom", action=action, version="v2", host="app-1") == f"{verb} v2 to app-1 failed: boom"
+    )
+
+
+def test_a_host_failure_says_the_host_stays_out_of_the_load_balancer_but_not_in_brief():
+    full = deploy.cnt_host_failure("line 1\nline 2", version="v2", host="a", out_of_service=True)
+    assert full == "Deploying v2 to a failed (the host stays out of the load balancer): line 1\nline 2"
+    brief = deploy.cnt_host_failure("line 1\n  line 2", version="v2", host="a", out_of_service=True, brief=True)
+    assert brief == "Deploying v2 to a failed: line 1 line 2"
+
+
+def test_a_host_failure_without_a_message_points_at_the_task():
+    assert deploy.cnt_host_failure(None, version="v2", host="a").endswith("failed: see the task above")

@@ -1,0 +1,96 @@
+"""Roles hand each other values in the open: every fact a role sets that another role or a
+playbook reads is declared in that role's defaults/main.yml, under its "Outputs" header;
+and nothing branches on a task's name (ansible_failed_task.name) to learn what failed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+
+OUTPUTS_HEADER = "# --- Outputs:"
+
+
+def set_facts(node: object) -> set[str]:
+    """The names every set_fact in a parsed tasks file sets."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("ansible.builtin.set_fact", "set_fact") and isinstance(value, dict):
+                found |= {name for name in value if name != "cacheable"}
+            found |= set_facts(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= set_facts(item)
+    return found
+
+
+def sources() -> dict[Path, str]:
+    files = [*ROOT.glob("roles/*/**/*.yml"), *ROOT.glob("playbooks/**/*.yml"), ROOT / "local.yml"]
+    return {path: path.read_text() for path in files}
+
+
+def declared(role: str) -> set[str]:
+    """The names listed under the Outputs header of the role's defaults."""
+    text = (ROOT / "roles" / role / "defaults/main.yml").read_text()
+    if OUTPUTS_HEADER not in text:
+        return set()
+    names: set[str] = set()
+    for line in text.split(OUTPUTS_HEADER, 1)[1].splitlines()[1:]:
+        if not line.startswith("# "):
+            break
+        head = line[2:].split(":", 1)[0]
+        names |= {name.strip() for name in head.split(",")}
+    return names
+
+
+def cross_role_facts() -> dict[str, dict[str, list[str]]]:
+    """{fact: {setting role: [readers outside it]}} for the facts read outside their role."""
+    texts = sources()
+    out: dict[str, dict[str, list[str]]] = {}
+    for tasks in ROOT.glob("roles/*/tasks/*.yml"):
+        role = tasks.parts[-3]
+        for fact in set_facts(yaml.safe_load(tasks.read_text()) or []):
+            if fact.startswith("__"):
+                continue
+            readers = sorted(
+                str(path.relative_to(ROOT))
+                for path, text in texts.items()
+                if not path.is_relative_to(ROOT / "roles" / role) and re.search(rf"\b{re.escape(fact)}\b", text)
+            )
+            if readers:
+                out.setdefault(fact, {}).setdefault(role, readers)
+    return out
+
+
+CROSS = cross_role_facts()
+
+
+def test_the_detection_finds_the_known_hand_overs():
+    # A check that found nothing would pass on anything.
+    assert {"cnt_host_plan", "cnt_lb_status", "cnt_service_plans", "cnt_roll_result"} <= set(CROSS)
+
+
+@pytest.mark.parametrize("fact", sorted(CROSS))
+def test_every_fact_read_outside_its_role_is_a_declared_output(fact):
+    setters = CROSS[fact]
+    names = {name for role in setters for name in declared(role)}
+    # "cnt_deploy_*" declares every knob of a role that publishes its inputs.
+    assert fact in names or any(name.endswith("*") and fact.startswith(name[:-1]) for name in names), (
+        f"{fact} is set by {', '.join(setters)} and read in {sorted({r for rs in setters.values() for r in rs})}: "
+        f"declare it under '{OUTPUTS_HEADER}' in the defaults of the role that owns it"
+    )
+
+
+def test_nothing_branches_on_a_task_name():
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path, text in sources().items()
+        for number, line in enumerate(text.splitlines(), 1)
+        if re.search(r"ansible_failed_task\.name[^}]*\b(in|search|match|==|!=)\b", line)
+        or re.search(r"['\"][^'\"]*\|['\"] in ansible_failed_task\.name", line)
+    ]
+    assert offenders == []
