@@ -62,8 +62,8 @@ lint-ci: setup ## The GitHub workflow against its schema (bundled, offline); the
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	pre-commit validate-config .pre-commit-config.yaml
 
-unit: setup ## Unit and integration tests (pytest): plugins/, filters, playbooks against emulators, the docs' tables, a TLS Redis
-	pytest tests/unit tests/integration
+unit: setup ## pytest: unit tests (plugins/, filters, docs), playbooks against emulators (tests/playbooks), integration on a TLS Redis
+	pytest tests/unit tests/playbooks tests/integration
 
 images: ## Build the test host and app base images (cached; rebuilt when their recipe changes)
 	@for image in $(TEST_IMAGES); do tests/images/build-host-image.sh $$image; done

@@ -85,7 +85,7 @@ HOOK_POINTS = ("before", "after_host", "success", "failure", "rollback")
 CHAT_HOOKS = {point: ["examples/hooks/chat.yml"] for point in HOOK_POINTS}
 
 # moto's server on the controller stands in for SSM Parameter Store (the version store).
-_spec = importlib.util.spec_from_file_location("moto_helper", PROJECT / "tests/unit/moto_helper.py")
+_spec = importlib.util.spec_from_file_location("moto_helper", PROJECT / "tests/moto_helper.py")
 _moto_helper = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_moto_helper)
 moto_server = _moto_helper.moto_server

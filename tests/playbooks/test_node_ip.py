@@ -69,7 +69,7 @@ def discover(tmp_path, ansible_playbook, imds, **variables):
         str(inventory),
         "-e",
         json.dumps({"out_file": str(out), "cnt_config_imds_url": url, **variables}),
-        "tests/unit/playbooks/node_ip.yml",
+        "tests/playbooks/plays/node_ip.yml",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return out.read_text()

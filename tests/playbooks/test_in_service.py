@@ -63,7 +63,7 @@ def test_a_run_takes_only_the_instances_in_service_and_says_which_it_leaves_out(
         )
         env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": url}
         run = ansible_playbook(
-            "-i", str(inventory), "tests/unit/playbooks/in_service.yml", "-e", f"out_dir={tmp_path}", env=env
+            "-i", str(inventory), "tests/playbooks/plays/in_service.yml", "-e", f"out_dir={tmp_path}", env=env
         )
     assert run.returncode == 0, run.stdout + run.stderr
     # In the inventory's order (deploy.yml's canary is the first host that changes).

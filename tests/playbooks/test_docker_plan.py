@@ -53,7 +53,7 @@ def plan(tmp_path: Path, ansible_playbook, hosts: list[str], **extra_vars: objec
         str(inventory),
         "-e",
         json.dumps(variables),
-        "tests/unit/playbooks/docker_plan.yml",
+        "tests/playbooks/plays/docker_plan.yml",
         env={
             "ANSIBLE_CACHE_PLUGIN": "jsonfile",
             "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache_dir),

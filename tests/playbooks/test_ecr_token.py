@@ -29,7 +29,7 @@ def run(ansible_playbook, tmp_path, endpoint: str):
         "localhost,",
         "-c",
         "local",
-        "tests/unit/playbooks/ecr_token.yml",
+        "tests/playbooks/plays/ecr_token.yml",
         "-e",
         json.dumps(
             {

@@ -98,9 +98,9 @@ def test_what_an_instance_publishes_is_what_the_controller_trusts(aws, tmp_path,
         "cnt_pull_instance_id": "i-0ddddddddddddddd4",
         "cnt_pull_host_keys_glob": f"{keys}/ssh_host_*_key.pub",
     }
-    published = ansible_playbook("-e", json.dumps(extra), "tests/unit/playbooks/host_keys.yml", env=aws)
+    published = ansible_playbook("-e", json.dumps(extra), "tests/playbooks/plays/host_keys.yml", env=aws)
     assert published.returncode == 0, published.stdout
-    again = ansible_playbook("-e", json.dumps(extra), "tests/unit/playbooks/host_keys.yml", env=aws)
+    again = ansible_playbook("-e", json.dumps(extra), "tests/playbooks/plays/host_keys.yml", env=aws)
     assert "changed=0" in again.stdout.split("PLAY RECAP")[-1], "publishing the same keys changes nothing"
 
     hosts = {"i-0ddddddddddddddd4": {"ansible_host": "10.0.1.14", "instance_id": "i-0ddddddddddddddd4"}}

@@ -43,7 +43,7 @@ def run(ansible_playbook, tmp_path: Path, root: Path, fingerprint: str):
         "__docker_apt_keyring": str(keyring),
         "docker_apt_key_fingerprint": fingerprint,
     }
-    return ansible_playbook("-e", json.dumps(extra), "tests/unit/playbooks/docker_apt_key.yml"), keyring
+    return ansible_playbook("-e", json.dumps(extra), "tests/playbooks/plays/docker_apt_key.yml"), keyring
 
 
 def test_the_published_fingerprint_is_trusted(ansible_playbook, tmp_path, repository):

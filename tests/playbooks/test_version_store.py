@@ -73,7 +73,7 @@ def run(ansible_playbook, tmp_path, url, steps, **inventory_vars):
     return ansible_playbook(
         "-i",
         str(inventory),
-        "tests/unit/playbooks/version.yml",
+        "tests/playbooks/plays/version.yml",
         "-e",
         f"steps={steps}",
         "-e",

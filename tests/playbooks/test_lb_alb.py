@@ -63,7 +63,7 @@ def run(ansible_playbook, tmp_path, url, instance, group, entry):
         )
     )
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
-    return ansible_playbook("-i", str(inventory), "tests/unit/playbooks/lb.yml", "-e", f"entry={entry}", env=env)
+    return ansible_playbook("-i", str(inventory), "tests/playbooks/plays/lb.yml", "-e", f"entry={entry}", env=env)
 
 
 @pytest.mark.parametrize("group_by", ["name", "arn"])
