@@ -238,14 +238,13 @@ def test_building_a_version_the_registry_has_at_this_commit_builds_nothing():
     assert not re.search(r"^(ok|changed): \[localhost\]", build, re.MULTILINE), build
 
 
-@pytest.mark.parametrize(
-    "case",
-    ["refused credentials", "unknown tag", "unknown digest", "digest mismatch", "registry down"],
-)
+# The real registry's answers, end to end: refused credentials (401), an unknown tag
+# (404), the registry down. A recorded digest the registry lacks or its tag no longer
+# names is a decision on those same answers: tests/unit/plugins/module_utils.
+@pytest.mark.parametrize("case", ["refused credentials", "unknown tag", "registry down"])
 def test_a_bad_registry_input_stops_the_plan_before_any_container_changes_naming_image_and_registry(case):
     wrong_password = "wrong-registry-password-31415"
     TEST_SECRETS.append(wrong_password)
-    demo_2 = registry_digest("cnt-backend", "demo-2").headers["Docker-Content-Digest"]
     extra, expected = {
         "refused credentials": (
             {"cnt_registry_password": wrong_password},
@@ -254,14 +253,6 @@ def test_a_bad_registry_input_stops_the_plan_before_any_container_changes_naming
         "unknown tag": (
             {"cnt_app_version": "demo-404"},
             f"{REGISTRY}/cnt-backend:demo-404: no such tag in registry {REGISTRY}",
-        ),
-        "unknown digest": (
-            {"cnt_image_digests": {"cnt-backend": "sha256:" + "0" * 64}},
-            f"{REGISTRY}/cnt-backend:demo-1: digest sha256:{'0' * 64}",
-        ),
-        "digest mismatch": (
-            {"cnt_image_digests": {"cnt-backend": demo_2}},
-            f"{REGISTRY}/cnt-backend:demo-1: digest mismatch: the registry {REGISTRY} tags",
         ),
         "registry down": (
             {"cnt_registry": "172.30.58.10:5999"},
@@ -273,8 +264,6 @@ def test_a_bad_registry_input_stops_the_plan_before_any_container_changes_naming
     assert run.returncode != 0
     flat = " ".join(run.stdout.replace("'", "").split())
     assert expected in flat, flat[-3000:]
-    if case == "unknown digest":
-        assert f"is not in registry {REGISTRY}" in flat
     # Stopped in the plan: no container changed.
     assert {n: containers(n) for n in APPS} == before
 

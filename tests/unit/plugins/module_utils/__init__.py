@@ -1,0 +1,1 @@
+"""Unit tests of the project's plugins/ (a package, so its modules import the loader)."""
