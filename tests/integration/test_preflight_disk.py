@@ -20,6 +20,9 @@ VERSIONS = ["v1", "v2", "v3", "v4", "v5"]
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 # Each version's image: this many MiB of random (incompressible) bytes.
+# Free disk moves while other work writes: never beside the Molecule lanes (make test).
+pytestmark = pytest.mark.disk
+
 IMAGE_MIB = 64
 
 # What cnt_host does with the two steps: the preflight's disk check, then the prune
