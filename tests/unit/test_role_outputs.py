@@ -94,3 +94,19 @@ def test_nothing_branches_on_a_task_name():
         or re.search(r"['\"][^'\"]*\|['\"] in ansible_failed_task\.name", line)
     ]
     assert offenders == []
+
+
+def test_every_action_cnt_roll_takes_is_one_cnt_rollouts_audit_accepts():
+    """cnt_roll hands its action to cnt_rollout's lock and audit line: an action the
+    audit's spec refuses fails every roll with it (a first boot's 'pull' did)."""
+
+    def choices(role: str, entry: str, option: str) -> list[str]:
+        specs = yaml.safe_load((ROOT / "roles" / role / "meta/argument_specs.yml").read_text())
+        return specs["argument_specs"][entry]["options"][option]["choices"]
+
+    assert set(choices("cnt_roll", "main", "cnt_roll_action")) <= set(
+        choices("cnt_rollout", "audit", "cnt_rollout_action")
+    )
+    assert set(choices("cnt_roll", "main", "cnt_roll_action")) <= set(
+        choices("cnt_rollout", "lock", "cnt_rollout_action")
+    )
