@@ -43,20 +43,7 @@ def _default(option: dict) -> str:
 def contract_table(specs_path: Path = SPECS) -> str:
     """The contract as a Markdown table: variable, type, default, meaning."""
     options = yaml.safe_load(specs_path.read_text())["argument_specs"]["main"]["options"]
-    rows = ["| variable | type | default | meaning |", "| --- | --- | --- | --- |"]
-    for name, option in options.items():
-        kind = option.get("type", "str")
-        if option.get("elements"):
-            kind += f" of {option['elements']}"
-        meaning = " ".join(option.get("description") or [])
-        if isinstance(option.get("description"), str):
-            meaning = option["description"]
-        if option.get("choices"):
-            meaning += " One of: " + ", ".join(f"`{c}`" for c in option["choices"]) + "."
-        if option.get("no_log"):
-            meaning += " **Secret**: never printed."
-        rows.append(f"| `{name}` | {kind} | {_default(option)} | {_cell(meaning)} |")
-    return "\n".join(rows) + "\n"
+    return "\n".join(_options_table(options)) + "\n"
 
 
 def _options_table(options: dict) -> list[str]:

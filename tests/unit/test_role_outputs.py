@@ -4,6 +4,7 @@ and nothing branches on a task's name (ansible_failed_task.name) to learn what f
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pytest
 import yaml
 from conftest import ROOT
 
-OUTPUTS_HEADER = "# --- Outputs:"
+_spec = importlib.util.spec_from_file_location("cnt_docs_for_outputs", ROOT / "tools/docs.py")
+docs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(docs)
 
 
 def set_facts(node: object) -> set[str]:
@@ -34,17 +37,9 @@ def sources() -> dict[Path, str]:
 
 
 def declared(role: str) -> set[str]:
-    """The names listed under the Outputs header of the role's defaults."""
-    text = (ROOT / "roles" / role / "defaults/main.yml").read_text()
-    if OUTPUTS_HEADER not in text:
-        return set()
-    names: set[str] = set()
-    for line in text.split(OUTPUTS_HEADER, 1)[1].splitlines()[1:]:
-        if not line.startswith("# "):
-            break
-        head = line[2:].split(":", 1)[0]
-        names |= {name.strip() for name in head.split(",")}
-    return names
+    """The names listed under the Outputs header of the role's defaults (read as
+    `make docs` reads them for the role's README)."""
+    return {name.strip() for names, _ in docs.role_outputs(ROOT / "roles" / role) for name in names.split(",")}
 
 
 def cross_role_facts() -> dict[str, dict[str, list[str]]]:
@@ -81,7 +76,7 @@ def test_every_fact_read_outside_its_role_is_a_declared_output(fact):
     # "cnt_deploy_*" declares every knob of a role that publishes its inputs.
     assert fact in names or any(name.endswith("*") and fact.startswith(name[:-1]) for name in names), (
         f"{fact} is set by {', '.join(setters)} and read in {sorted({r for rs in setters.values() for r in rs})}: "
-        f"declare it under '{OUTPUTS_HEADER}' in the defaults of the role that owns it"
+        f"declare it under '{docs.OUTPUTS}' in the defaults of the role that owns it"
     )
 
 
